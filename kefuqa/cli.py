@@ -1,0 +1,49 @@
+"""The `kefuqa` console command: one entry point, a subcommand per job.
+
+Each room registers its own subcommands (``register(subparsers)``) so this file
+stays a switchboard; a room whose optional dependencies are missing simply
+does not appear.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Modules that expose ``register(subparsers)``; each subparser sets ``func``.
+_COMMAND_MODULES = (
+    "kefuqa.service.cli",
+    "kefuqa.models.cli",
+    "kefuqa.training.cli",
+    "kefuqa.grading.cli",
+    "kefuqa.labeling.cli",
+    "kefuqa.models.encoder.cli",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kefuqa", description="Conversation QA for Chinese customer service")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("kefuqa"):
+                continue  # room not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        sys.exit(2)
+    sys.exit(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""PII masking: applied to every turn before anything is stored, logged or scored.
+
+Each kind is a compiled pattern replaced by a bracketed tag the reviewer can
+read (``[手机号]``). Order matters: longer, more specific kinds go first so an
+ID-card number is not half-masked as a phone number.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+_D = r"(?<![0-9A-Za-z])"  # no digit/letter before
+_E = r"(?![0-9A-Za-z])"  # no digit/letter after
+_CN = "\u4e00-\u9fff"
+
+EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+ID_CARD = re.compile(
+    _D + r"[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx]" + _E
+)
+# 16–19 digits, optionally grouped by spaces or dashes; confirmed by the Luhn check.
+BANK_CARD = re.compile(_D + r"(?:\d[ -]?){15,18}\d" + _E)
+MOBILE = re.compile(_D + r"(?:(?:\+|00)?86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}" + _E)
+LANDLINE = re.compile(_D + r"(?:\(0\d{2,3}\)|（0\d{2,3}）|0\d{2,3}[ -]?)\d{7,8}(?:[-转]\d{1,5})?" + _E)
+ORDER_NO = re.compile(
+    r"(?:(?<=订单号)|(?<=订单号：)|(?<=订单号:)|(?<=单号)|(?<=单号：)|(?<=单号:))\s*[A-Za-z0-9-]{8,30}"
+    + r"|" + _D + r"\d{12,30}" + _E
+)
+# A detailed address: a road/community name followed by house, building, unit or room numbers.
+ADDRESS = re.compile(
+    r"(?P<keep>(?:收货|详细|家庭|送货)?地址[：:]?\s*)?"
+    rf"(?:[{_CN}]{{2,12}}?(?:省|市|区|县|镇|乡))*"
+    rf"[{_CN}A-Za-z0-9]{{1,12}}?(?:路|街|大道|巷|弄|胡同|里|村|小区|花园|公寓|大厦|广场|苑|园)"
+    rf"(?:[{_CN}]{{0,8}}?(?:[A-Za-z]?\d+[A-Za-z]?|[A-Za-z])(?:号楼|号院|号|栋|幢|座|单元|楼|层|室|弄|户)[-—]?)+"
+    r"\d*(?:室)?"
+)
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        n = int(ch)
+        if i % 2 == 1:
+            n = n * 2 - 9 if n > 4 else n * 2
+        total += n
+    return total % 10 == 0
+
+
+def _bank_card(m: re.Match[str]) -> str | None:
+    digits = re.sub(r"[ -]", "", m.group())
+    return "[银行卡号]" if 16 <= len(digits) <= 19 and _luhn_ok(digits) else None
+
+
+@dataclass(frozen=True)
+class _Kind:
+    name: str
+    pattern: re.Pattern[str]
+    tag: str
+    check: Callable[[re.Match[str]], str | None] | None = None
+
+
+_KINDS = (
+    _Kind("email", EMAIL, "[邮箱]"),
+    _Kind("id_card", ID_CARD, "[身份证号]"),
+    _Kind("bank_card", BANK_CARD, "[银行卡号]", _bank_card),
+    _Kind("mobile", MOBILE, "[手机号]"),
+    _Kind("landline", LANDLINE, "[电话]"),
+    _Kind("address", ADDRESS, "[地址]", lambda m: (m.group("keep") or "") + "[地址]"),
+)
+_ORDER = _Kind("order_no", ORDER_NO, "[订单号]")
+
+
+@dataclass(frozen=True)
+class PiiMasker:
+    enabled: bool = True
+    mask_order_numbers: bool = False
+
+    def mask(self, text: str) -> str:
+        if not self.enabled:
+            return text
+        kinds = _KINDS + ((_ORDER,) if self.mask_order_numbers else ())
+        for kind in kinds:
+            if kind.check is None:
+                text = kind.pattern.sub(kind.tag, text)
+            else:
+                check = kind.check
+                text = kind.pattern.sub(lambda m, c=check: c(m) or m.group(), text)
+        return text

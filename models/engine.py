@@ -1,0 +1,44 @@
+"""The scoring interface every door calls: a batch of (PII-masked)
+conversations in, a batch of score records (scores.md, as dicts) out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from kefuqa.contract import Conversation, ModelInfo
+
+
+class EngineError(Exception):
+    """An engine cannot be created (unknown name, model missing)."""
+
+
+class Engine(Protocol):
+    info: ModelInfo
+
+    def score_batch(self, conversations: Sequence[Conversation]) -> list[dict[str, Any]]: ...
+
+
+def create_engine(name: str, **options: Any) -> Engine:
+    """Engines by name: ``rules`` (the baseline) or ``neural``; ``auto`` picks
+    the neural model when one is installed and falls back to rules."""
+    if name in ("rules", "auto"):
+        from kefuqa.models.baseline import RulesEngine
+
+        if name == "auto":
+            try:
+                return _neural(**options)
+            except EngineError:
+                pass
+        return RulesEngine(rules_file=options.get("rules_file"))
+    if name == "neural":
+        return _neural(**options)
+    raise EngineError(f"unknown engine {name!r}: choose rules, neural or auto (--engine / KEFUQA_ENGINE)")
+
+
+def _neural(**options: Any) -> Engine:
+    try:
+        from kefuqa.models.neural import load_default_engine  # type: ignore[import-not-found]
+    except ModuleNotFoundError as exc:
+        raise EngineError("the neural engine is not installed; use --engine rules") from exc
+    return load_default_engine(**options)

@@ -1,0 +1,38 @@
+"""The built wheel, not the source tree: rooms install under ``kefuqa.*`` and
+the shipped data files (rules, dictionaries) come with them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_wheel_maps_rooms_under_kefuqa_and_runs(tmp_path):
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+        check=True, capture_output=True, timeout=300,
+    )
+    [wheel] = tmp_path.glob("kefu_qa-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
+    assert tops == {"kefuqa"}, tops
+    for data in ("kefuqa/models/rules/default_rules.yaml", "kefuqa/text/data/cs_userdict.txt"):
+        assert data in names
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    code = (
+        "import json, kefuqa.models.baseline as b, kefuqa.contract as c;"
+        "assert b.__file__.startswith(%r), b.__file__;"
+        "e = b.RulesEngine();"
+        "r = e.score(c.Conversation.model_validate({'id':'x','agent_id':'a','turns':[{'speaker':'agent','text':'不知道'}]}));"
+        "print(r['labels']['politeness'])" % str(site)
+    )
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "poor"
