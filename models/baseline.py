@@ -20,6 +20,12 @@ from kefuqa.models.sentiment import turn_sentiment
 from kefuqa.text.normalize import normalize
 
 _HOSTILE_KINDS = {"blame", "sarcasm", "threat", "rhetorical", "rude", "impatience"}
+# Per-turn feature columns handed to the neural engine (order is part of a model).
+TURN_FEATURES = (
+    "greeting", "address", "please", "thanks", "apology", "closing", "taboo", "hostile", "empathy",
+    "resolved", "escalated", "unresolved", "customer_pos", "customer_neg", "customer_neutral", "lexicon",
+)
+_COLUMN = {name: i for i, name in enumerate(TURN_FEATURES)}
 _POLARITY = {"customer_pos": 1, "customer_neg": -1, "customer_neutral": 0}
 
 
@@ -40,6 +46,7 @@ class Features:
     customer_scores: list[tuple[int, float]] = field(default_factory=list)
     last_customer_resigned: bool = False
     evidence: list[dict[str, Any]] = field(default_factory=list)
+    per_turn: list[list[float]] = field(default_factory=list)  # TURN_FEATURES per turn
 
     @property
     def polite_rate(self) -> float:
@@ -72,8 +79,16 @@ class RulesEngine:
             late = 1.0 + i / max(n_turns - 1, 1)  # later cues weigh more for resolution
             cues: list[tuple[Hit, int]] = []
             polite_here = False
+            row = [0.0] * len(TURN_FEATURES)
+            f.per_turn.append(row)
             for hit in hits:
                 rule = self.rules[hit.rule]
+                if rule.category == "polite" and rule.kind in _COLUMN:
+                    row[_COLUMN[rule.kind]] += 1
+                elif rule.category in _COLUMN:
+                    row[_COLUMN[rule.category]] += 1
+                if rule.category == "taboo" and rule.kind in _HOSTILE_KINDS:
+                    row[_COLUMN["hostile"]] += 1
                 f.evidence.append(
                     {"turn": i, "start": hit.start, "end": hit.end, "rule": rule.id,
                      "text": turn.text[hit.start : hit.end]}
@@ -99,6 +114,7 @@ class RulesEngine:
             elif turn.speaker == "customer":
                 f.customer_turns += 1
                 f.customer_scores.append((i, turn_sentiment(text, cues)))
+                row[_COLUMN["lexicon"]] = f.customer_scores[-1][1]
                 f.last_customer_resigned = any(p == 0 for _, p in cues) and not any(p < 0 for _, p in cues)
         return f
 

@@ -1,0 +1,87 @@
+"""The training corpus: hand-written conversations, a fixed test split that
+training never sees, and near-duplicate control across the split."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from kefuqa.contract import Conversation
+from kefuqa.io.readers import Reject, read_conversations
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+HAND_DIR = DATA_DIR / "hand"
+SPLIT_FILE = DATA_DIR / "split.json"
+
+
+class CorpusError(Exception):
+    pass
+
+
+def load_corpus(paths: Iterable[Path]) -> list[Conversation]:
+    convs: list[Conversation] = []
+    for path in paths:
+        for line, item in read_conversations(path):
+            if isinstance(item, Reject):
+                raise CorpusError(f"{path}:{line}: {item.reason}")
+            if item.labels is None:
+                raise CorpusError(f"{path}:{line}: training data needs 'labels'")
+            convs.append(item)
+    return convs
+
+
+def hand_files() -> list[Path]:
+    return sorted(HAND_DIR.glob("*.jsonl"))
+
+
+def _shingles(conv: Conversation, k: int = 4) -> set[str]:
+    text = "".join(t.text for t in conv.turns)
+    return {text[i : i + k] for i in range(max(len(text) - k + 1, 1))}
+
+
+def jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0
+
+
+@dataclass(frozen=True)
+class Split:
+    train: list[Conversation]
+    test: list[Conversation]
+    dropped_near_duplicates: list[str]
+
+
+def make_test_ids(convs: Sequence[Conversation], test_fraction: float = 0.2) -> list[str]:
+    """Deterministic: a conversation is in the test split when the hash of its id
+    falls in the lowest ``test_fraction`` — stable as the corpus grows."""
+    def bucket(cid: str) -> float:
+        return int(hashlib.sha256(cid.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return sorted(c.id for c in convs if bucket(c.id) < test_fraction)
+
+
+def split(convs: Sequence[Conversation], test_ids: Iterable[str], max_similarity: float = 0.5) -> Split:
+    """Train/test by the fixed id list; a training conversation too similar to
+    any test conversation (char 4-gram Jaccard) is dropped so it cannot leak."""
+    test_set = set(test_ids)
+    test = [c for c in convs if c.id in test_set]
+    test_sh = [_shingles(c) for c in test]
+    train, dropped = [], []
+    for c in convs:
+        if c.id in test_set:
+            continue
+        sh = _shingles(c)
+        if any(jaccard(sh, t) > max_similarity for t in test_sh):
+            dropped.append(c.id)
+        else:
+            train.append(c)
+    return Split(train, test, dropped)
+
+
+def load_split_ids(path: Path = SPLIT_FILE) -> list[str]:
+    return json.loads(path.read_text(encoding="utf-8"))["test_ids"]
+
+
+def save_split_ids(ids: list[str], path: Path = SPLIT_FILE) -> None:
+    path.write_text(json.dumps({"test_ids": ids}, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
