@@ -30,6 +30,39 @@ class PiiSettings(BaseSettings):
     mask_order_numbers: bool = False
 
 
+class ServiceSettings(BaseSettings):
+    """The HTTP API (`kefuqa serve`)."""
+
+    model_config = SettingsConfigDict(env_prefix="KEFUQA_")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_key_hashes: str | None = Field(None, description="comma-separated SHA-256 hashes of API keys")
+    api_keys_file: Path | None = Field(None, description="file with one SHA-256 key hash per line")
+    auth_disabled: bool = Field(False, description="no API key needed (development only)")
+    max_body_bytes: int = Field(1_000_000, ge=1)
+    max_batch_items: int = Field(64, ge=1, description="conversations per /v1/score/batch request")
+    batch_max_size: int = Field(32, ge=1, description="dynamic batching: conversations per engine call (1 = off)")
+    batch_max_wait_ms: float = Field(5.0, ge=0)
+    threads: int | None = Field(None, description="onnxruntime threads (default: all cores)")
+    cors_origins: str = Field("", description="comma-separated allowed origins; empty = CORS closed")
+    alert_wait_s: float = 120.0
+    alert_sentiment_drop: float = 0.8
+
+
+class GradingSettings(BaseSettings):
+    """Inputs behind the service's grading endpoints (KEFUQA_GRADING_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="KEFUQA_GRADING_")
+
+    scores: Path | None = None
+    roster: Path | None = None
+    events: Path | None = None
+    outcomes: Path | None = None
+    reviews: Path | None = None
+    rubric: Path | None = None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KEFUQA_")
 
@@ -37,8 +70,11 @@ class Settings(BaseSettings):
     rules_file: Path | None = Field(None, description="user rules merged over the defaults")
     home: Path = Field(Path.home() / ".kefuqa", description="models, registry and caches")
     batch_size: int = Field(64, ge=1)
+    review_db_url: str | None = Field(None, description="review store; default sqlite:///<home>/reviews.db")
     limits: Limits = Field(default_factory=Limits)
     pii: PiiSettings = Field(default_factory=PiiSettings)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
+    grading: GradingSettings = Field(default_factory=GradingSettings)
 
 
 def load_settings() -> Settings:

@@ -53,6 +53,40 @@ class Features:
         return round(self.polite_turns / self.agent_turns, 4) if self.agent_turns else 0.0
 
 
+def build_record(
+    conv: Conversation,
+    info: ModelInfo,
+    probs: dict[str, dict[str, float]],
+    customer_sentiment: list[tuple[int, float]],
+    evidence: list[dict[str, Any]],
+    f: Features,
+) -> dict[str, Any]:
+    """One score record per scores.md; shared by every engine."""
+    times = response_times(conv)
+    started = conv.started_at or conv.turns[0].ts
+    return {
+        "id": conv.id,
+        "agent_id": conv.agent_id,
+        "started_at": started.isoformat() if started else None,
+        "channel": conv.channel,
+        "model": info.model_dump(),
+        "labels": {name: max(p, key=p.__getitem__) for name, p in probs.items()},
+        "probs": probs,
+        "turns": [{"index": i, "speaker": "customer", "sentiment": s} for i, s in customer_sentiment],
+        "evidence": evidence,
+        "metrics": {
+            "agent_turns": f.agent_turns,
+            "customer_turns": f.customer_turns,
+            "first_response_s": times.first_response_s,
+            "avg_response_s": times.avg_response_s,
+            "longest_wait_s": times.longest_wait_s,
+            "duration_s": times.duration_s,
+            "polite_phrase_rate": f.polite_rate,
+            "taboo_hits": f.taboo,
+        },
+    }
+
+
 def _softmax(logits: dict[str, float]) -> dict[str, float]:
     top = max(logits.values())
     exp = {k: math.exp(v - top) for k, v in logits.items()}
@@ -157,30 +191,7 @@ class RulesEngine:
     # ------------------------------------------------------------ records
     def score(self, conv: Conversation) -> dict[str, Any]:
         f = self.features(conv)
-        probs = self.label_probs(f)
-        times = response_times(conv)
-        return {
-            "id": conv.id,
-            "agent_id": conv.agent_id,
-            "started_at": (conv.started_at or conv.turns[0].ts).isoformat()
-            if (conv.started_at or conv.turns[0].ts) else None,
-            "channel": conv.channel,
-            "model": self.info.model_dump(),
-            "labels": {name: max(p, key=p.__getitem__) for name, p in probs.items()},
-            "probs": probs,
-            "turns": [{"index": i, "speaker": "customer", "sentiment": s} for i, s in f.customer_scores],
-            "evidence": f.evidence,
-            "metrics": {
-                "agent_turns": f.agent_turns,
-                "customer_turns": f.customer_turns,
-                "first_response_s": times.first_response_s,
-                "avg_response_s": times.avg_response_s,
-                "longest_wait_s": times.longest_wait_s,
-                "duration_s": times.duration_s,
-                "polite_phrase_rate": f.polite_rate,
-                "taboo_hits": f.taboo,
-            },
-        }
+        return build_record(conv, self.info, self.label_probs(f), f.customer_scores, f.evidence, f)
 
     def score_batch(self, conversations: Sequence[Conversation]) -> list[dict[str, Any]]:
         return [self.score(c) for c in conversations]

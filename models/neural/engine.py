@@ -1,0 +1,102 @@
+"""The ``neural`` engine: onnxruntime int8 encoder + multi-task head.
+
+One session per engine (per process), threads set for the machine. Turns
+are embedded once per distinct text and in length-sorted micro-batches so
+padding stays small; the rule engine supplies features, evidence and metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+from tokenizers import Tokenizer
+
+from kefuqa.contract import LABELS, Conversation, ModelInfo
+from kefuqa.models.baseline import RulesEngine, build_record
+from kefuqa.models.neural.features import EmbedFn, build_inputs
+
+QUERY_PREFIX = "query: "  # e5's prefix for symmetric tasks (see models/encoder/embed.py)
+MAX_TOKENS = 128
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def session(path: Path, threads: int | None) -> ort.InferenceSession:
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.intra_op_num_threads = threads or (os.cpu_count() or 1)
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+class OnnxEmbedder:
+    def __init__(self, model_dir: Path, encoder_file: str = "encoder.int8.onnx", threads: int | None = None,
+                 micro_batch: int = 32) -> None:
+        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self.tokenizer.enable_truncation(MAX_TOKENS)
+        self.pad_id = self.tokenizer.token_to_id("<pad>")
+        self.session = session(model_dir / encoder_file, threads)
+        self.micro_batch = micro_batch
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        encodings = self.tokenizer.encode_batch([QUERY_PREFIX + t for t in texts])
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        out = np.zeros((len(texts), 384), np.float32)
+        for s in range(0, len(order), self.micro_batch):
+            idx = order[s : s + self.micro_batch]
+            width = max(len(encodings[i].ids) for i in idx)
+            ids = np.full((len(idx), width), self.pad_id, np.int64)
+            mask = np.zeros((len(idx), width), np.int64)
+            for row, i in enumerate(idx):
+                n = len(encodings[i].ids)
+                ids[row, :n] = encodings[i].ids
+                mask[row, :n] = 1
+            out[idx] = self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+        return out
+
+
+class NeuralEngine:
+    def __init__(self, model_dir: Path, rules_file: Path | None = None, threads: int | None = None,
+                 encoder_file: str = "encoder.int8.onnx", embedder: EmbedFn | None = None) -> None:
+        meta = json.loads((model_dir / "model.json").read_text(encoding="utf-8"))
+        self.info = ModelInfo(name=meta["name"], version=meta["version"])
+        self.meta = meta
+        self.rules = RulesEngine(rules_file)
+        # Any texts → [N, 384] function can stand in (the fp32 PyTorch encoder in parity checks).
+        self.embed = embedder or OnnxEmbedder(model_dir, encoder_file, threads)
+        self.head = session(model_dir / "head.onnx", threads)
+
+    def score_batch(self, conversations: Sequence[Conversation]) -> list[dict[str, Any]]:
+        if not conversations:
+            return []
+        inp = build_inputs(conversations, self.rules, self.embed)
+        logits, attention, turn_sent = self.head.run(
+            None, {"turns": inp.turns, "mask": inp.mask, "global": inp.global_feats}
+        )
+        probs = _softmax(logits)
+        sent = _softmax(turn_sent)
+        records = []
+        for b, conv in enumerate(conversations):
+            p = {n: {v: round(float(probs[b, j, k]), 4) for k, v in enumerate(vals)}
+                 for j, (n, vals) in enumerate(LABELS.items())}
+            pos = {i: t for t, i in enumerate(inp.turn_index[b])}
+            # Customer sentiment per turn: P(positive) − P(negative) from the turn head.
+            customer = [(i, round(float(sent[b, pos[i], 2] - sent[b, pos[i], 0]), 3))
+                        if i in pos else (i, s) for i, s in inp.features[b].customer_scores]
+            evidence = list(inp.features[b].evidence)
+            for j, name in enumerate(LABELS):
+                t = int(attention[b, j, : len(pos)].argmax())
+                turn = inp.turn_index[b][t]
+                evidence.append({"turn": turn, "start": 0, "end": len(conv.turns[turn].text),
+                                 "rule": f"model.{name}", "text": conv.turns[turn].text})
+            records.append(build_record(conv, self.info, p, customer, evidence, inp.features[b]))
+        return records

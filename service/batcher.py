@@ -1,0 +1,93 @@
+"""Dynamic batching: concurrent requests are gathered (up to ``max_batch``
+conversations or ``max_wait_ms``) into one engine call, run on a single
+worker thread so the process holds one inference session."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kefuqa.contract import Conversation
+from kefuqa.models.engine import Engine
+
+
+@dataclass
+class _Pending:
+    convs: list[Conversation]
+    future: asyncio.Future
+
+
+class DynamicBatcher:
+    def __init__(
+        self,
+        engine: Engine,
+        max_batch: int = 32,
+        max_wait_ms: float = 5.0,
+        observe: Callable[[int, float], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.max_batch = max_batch
+        self.max_wait = max_wait_ms / 1000
+        self.observe = observe  # (batch size, seconds) → metrics
+        self._queue: asyncio.Queue[_Pending] | None = None
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        self._queue = asyncio.Queue()
+        self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def score(self, convs: Sequence[Conversation]) -> list[dict[str, Any]]:
+        if self.max_batch <= 1 or self._queue is None:  # batching off: call directly
+            return await self._run(list(convs))
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Pending(list(convs), fut))
+        return await fut
+
+    async def _run(self, convs: list[Conversation]) -> list[dict[str, Any]]:
+        t0 = time.perf_counter()
+        records = await asyncio.to_thread(self.engine.score_batch, convs)
+        if self.observe:
+            self.observe(len(convs), time.perf_counter() - t0)
+        return records
+
+    async def _loop(self) -> None:
+        assert self._queue is not None
+        while True:
+            first = await self._queue.get()
+            group = [first]
+            size = len(first.convs)
+            deadline = time.perf_counter() + self.max_wait
+            while size < self.max_batch:
+                remaining = deadline - time.perf_counter()
+                if remaining <= 0:
+                    break
+                try:
+                    item = await asyncio.wait_for(self._queue.get(), remaining)
+                except TimeoutError:
+                    break
+                group.append(item)
+                size += len(item.convs)
+            convs = [c for p in group for c in p.convs]
+            try:
+                records = await self._run(convs)
+            except Exception as exc:  # one failing batch must not kill the loop
+                for p in group:
+                    if not p.future.done():
+                        p.future.set_exception(exc)
+                continue
+            i = 0
+            for p in group:
+                if not p.future.done():
+                    p.future.set_result(records[i : i + len(p.convs)])
+                i += len(p.convs)

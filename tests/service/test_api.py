@@ -1,0 +1,134 @@
+"""The HTTP API on a real uvicorn server on loopback."""
+
+from __future__ import annotations
+
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from kefuqa.contract import ScoreRecord
+from tests.conftest import conv
+
+GOOD = conv("h-1", [
+    {"speaker": "customer", "text": "我电话13812345678，东西坏了", "ts": "2026-03-01T10:00:00+08:00"},
+    {"speaker": "agent", "text": "您好，非常抱歉，已为您安排补发", "ts": "2026-03-01T10:00:20+08:00"},
+    {"speaker": "customer", "text": "好的谢谢", "ts": "2026-03-01T10:00:40+08:00"},
+])
+
+
+def test_probes_docs_and_model(server):
+    assert httpx.get(server.url + "/healthz").json() == {"status": "ok"}
+    assert httpx.get(server.url + "/readyz").status_code == 200
+    assert httpx.get(server.url + "/docs").status_code == 200
+    spec = httpx.get(server.url + "/openapi.json").json()
+    assert "/v1/score" in spec["paths"] and "/v1/score/batch" in spec["paths"]
+    with server.client() as c:
+        info = c.get("/v1/model").json()
+    assert info["name"] == "kefu-rules" and info["labels"]["resolution"] == ["resolved", "escalated", "unresolved"]
+
+
+@pytest.mark.parametrize("key", [None, "wrong-key"])
+def test_api_key_required(server, key):
+    with server.client(key) as c:
+        r = c.post("/v1/score", json=GOOD)
+    assert r.status_code == 401 and "API key" in r.json()["detail"]
+    with server.client(None) as c:
+        assert c.post("/v1/score", json=GOOD, headers={"X-API-Key": "kq_test_key_123"}).status_code == 200
+
+
+def test_score_one_returns_a_contract_record_with_pii_masked(server):
+    with server.client() as c:
+        r = c.post("/v1/score", json=GOOD)
+    assert r.status_code == 200
+    record = ScoreRecord.model_validate(r.json())
+    assert record.id == "h-1" and record.metrics.first_response_s == 20.0
+    assert "13812345678" not in r.text and r.json()["alerts"] == []
+
+
+@pytest.mark.parametrize(
+    "body, status, reason",
+    [
+        (b"{not json", 422, "bad JSON"),
+        (b"", 422, "bad JSON"),
+        (json.dumps([1, 2]).encode(), 422, "not a JSON object"),
+        (json.dumps({"id": "x", "agent_id": "a", "turns": "hello"}).encode(), 422, "turns"),
+        (json.dumps({"id": "x", "agent_id": "a", "turns": [{"speaker": "bot", "text": "hi"}]}).encode(), 422, "unknown speaker 'bot'"),
+        (json.dumps({"id": 5, "agent_id": "a", "turns": [{"speaker": "agent", "text": "hi"}]}).encode(), 422, "id"),
+        (json.dumps(conv("x", [{"speaker": "agent", "text": "好"}] * 51)).encode(), 422, "too many turns: 51 > 50"),
+        (json.dumps(conv("x", [{"speaker": "agent", "text": "好" * 501}])).encode(), 422, "too long"),
+        (json.dumps(conv("x", [{"speaker": "agent", "text": "好" * 300}] * 20, pad="x" * 300_000)).encode(), 413, "body too large"),
+    ],
+)
+def test_bad_input_is_4xx_with_reason_never_500(server, body, status, reason):
+    with server.client() as c:
+        r = c.post("/v1/score", content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == status, r.text
+    assert reason in json.dumps(r.json(), ensure_ascii=False)
+
+
+def test_batch_scores_in_order_and_reports_each_bad_item(server):
+    items = [conv(f"b-{i}") for i in range(5)]
+    with server.client() as c:
+        ok = c.post("/v1/score/batch", json={"conversations": items})
+        assert [x["id"] for x in ok.json()["results"]] == [f"b-{i}" for i in range(5)]
+        bad = c.post("/v1/score/batch", json={"conversations": [items[0], {"id": "z"}, items[0]]})
+        assert bad.status_code == 422
+        assert [d["index"] for d in bad.json()["detail"]] == [1, 2]
+        too_many = c.post("/v1/score/batch", json={"conversations": [conv(f"m-{i}") for i in range(9)]})
+        assert too_many.status_code == 422 and "too many conversations: 9 > 8" in too_many.text
+        assert c.post("/v1/score/batch", json={"items": []}).status_code == 422
+
+
+def _hist(text: str, name: str) -> float:
+    return float(next(l for l in text.splitlines() if l.startswith(name + " ")).split()[-1])
+
+
+def test_concurrent_requests_are_batched_and_answered_correctly(server):
+    before = httpx.get(server.url + "/metrics").text
+
+    def call(i: int) -> str:
+        with server.client() as c:
+            return c.post("/v1/score", json=conv(f"k-{i}")).json()["id"]
+
+    with ThreadPoolExecutor(32) as pool:
+        ids = list(pool.map(call, range(64)))
+    assert ids == [f"k-{i}" for i in range(64)]
+    text = httpx.get(server.url + "/metrics").text
+    assert 'kefuqa_requests_total{route="/v1/score",status="200"}' in text
+    assert "kefuqa_batch_size_bucket" in text and 'kefuqa_model_info{name="kefu-rules"' in text
+    calls = _hist(text, "kefuqa_batch_size_count") - _hist(before, "kefuqa_batch_size_count")
+    scored = _hist(text, "kefuqa_batch_size_sum") - _hist(before, "kefuqa_batch_size_sum")
+    assert scored == 64 and calls < 64  # every conversation scored once, fewer engine calls than requests
+
+
+def test_live_conversation_alerts(server):
+    live = conv("live-1", [
+        {"speaker": "customer", "text": "谢谢，很满意", "ts": "2026-03-01T10:00:00+08:00"},
+        {"speaker": "agent", "text": "爱买不买", "ts": "2026-03-01T10:00:10+08:00"},
+        {"speaker": "customer", "text": "什么态度，我要投诉！！！差评", "ts": "2026-03-01T10:00:20+08:00"},
+    ])
+    with server.client() as c:
+        alerts = c.post("/v1/score", json=live, params={"live": "true"}).json()["alerts"]
+        finished = c.post("/v1/score", json=live).json()["alerts"]
+    kinds = {a["type"] for a in alerts}
+    assert {"taboo", "sentiment_drop", "long_wait"} <= kinds  # the last customer message is long unanswered
+    assert "long_wait" not in {a["type"] for a in finished}
+
+
+def test_cors_closed_by_default(server):
+    r = httpx.options(server.url + "/v1/score", headers={"Origin": "https://evil.example",
+                                                        "Access-Control-Request-Method": "POST"})
+    assert "access-control-allow-origin" not in r.headers
+
+
+def test_logs_are_json_without_transcript_text(server, caplog):
+    caplog.set_level(logging.INFO, logger="kefuqa.service")
+    with server.client() as c:
+        c.post("/v1/score", json=GOOD)
+        c.post("/v1/score", content=b'{"id": "secret-13812345678", "turns": 3}')
+    lines = [r.getMessage() for r in caplog.records if r.name == "kefuqa.service"]
+    assert lines and all(json.loads(line)["event"] for line in lines)
+    assert not any("13812345678" in line or "东西坏了" in line for line in lines)

