@@ -1,0 +1,175 @@
+"""Joining the inputs into one dataset of per-conversation observations.
+
+Reviewed labels are applied here (reviews file over the record's own
+``reviewed_labels`` over the model's labels), times are moved to the rubric's
+time zone, and everything that could not be used is counted in ``notes``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from kefuqa.contract import ScoreRecord
+
+from .inputs import (
+    Outcome,
+    RosterEntry,
+    TrainingEvent,
+    load_events,
+    load_outcomes,
+    load_reviews,
+    load_roster,
+    load_scores,
+)
+from .periods import to_local
+from .rubric import Rubric
+
+UNASSIGNED = "未分配"  # team of an agent who has scores but is not on the roster
+_LIST = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One scored conversation, as grading sees it."""
+
+    id: str
+    agent_id: str
+    local_time: datetime
+    labels: Mapping[str, str]
+    metrics: Mapping[str, float | None]
+    outcome: Outcome | None
+
+    @property
+    def day(self) -> date:
+        return self.local_time.date()
+
+
+@dataclass(frozen=True)
+class AgentInfo:
+    agent_id: str
+    team: str
+    hire_date: date | None
+    in_roster: bool
+
+
+@dataclass(frozen=True)
+class Dataset:
+    observations: tuple[Observation, ...]
+    agents: Mapping[str, AgentInfo]
+    events: Mapping[str, TrainingEvent]
+    has_outcomes: bool
+    undated: tuple[str, ...]  # ids of records without started_at: in no period
+    notes: tuple[str, ...]
+    timezone: str
+
+
+def _some(ids: Iterable[str]) -> str:
+    ids = sorted(ids)
+    return ", ".join(ids[:_LIST]) + (" …" if len(ids) > _LIST else "")
+
+
+def effective_labels(rec: ScoreRecord, review: Mapping[str, str] | None) -> dict[str, str]:
+    """The contract's override rule, with a reviews-file entry on top of the record's own."""
+    if review:
+        merged = {**(rec.reviewed_labels or {}), **review}
+        rec = rec.model_copy(update={"reviewed_labels": merged})
+    return rec.effective_labels()
+
+
+def build_dataset(
+    records: Iterable[ScoreRecord],
+    roster: Iterable[RosterEntry],
+    *,
+    tz: ZoneInfo,
+    reviews: Mapping[str, Mapping[str, str]] | None = None,
+    events: Iterable[TrainingEvent] = (),
+    outcomes: Mapping[str, Outcome] | None = None,
+) -> Dataset:
+    reviews = reviews or {}
+    agents = {e.agent_id: AgentInfo(e.agent_id, e.team, e.hire_date, True) for e in roster}
+    observations: list[Observation] = []
+    undated: list[str] = []
+    seen_ids: set[str] = set()
+    for rec in records:
+        seen_ids.add(rec.id)
+        if rec.agent_id not in agents:
+            agents[rec.agent_id] = AgentInfo(rec.agent_id, UNASSIGNED, None, False)
+        if rec.started_at is None:
+            undated.append(rec.id)
+            continue
+        observations.append(
+            Observation(
+                id=rec.id,
+                agent_id=rec.agent_id,
+                local_time=to_local(rec.started_at, tz),
+                labels=effective_labels(rec, reviews.get(rec.id)),
+                metrics=rec.metrics.model_dump(),
+                outcome=(outcomes or {}).get(rec.id),
+            )
+        )
+    notes: list[str] = []
+    if undated:
+        notes.append(
+            f"{len(undated)} score record(s) have no started_at and are in no period: "
+            f"{_some(undated)}"
+        )
+    off_roster = [a.agent_id for a in agents.values() if not a.in_roster]
+    if off_roster:
+        notes.append(
+            f"{len(off_roster)} agent(s) have scores but are not on the roster "
+            f"(team {UNASSIGNED}): {_some(off_roster)}"
+        )
+    stray_reviews = set(reviews) - seen_ids
+    if stray_reviews:
+        notes.append(
+            f"{len(stray_reviews)} review(s) name conversations not in the scores: "
+            f"{_some(stray_reviews)}"
+        )
+    if outcomes is not None:
+        stray = set(outcomes) - seen_ids
+        if stray:
+            notes.append(
+                f"{len(stray)} outcome row(s) name conversations not in the scores "
+                f"and were ignored: {_some(stray)}"
+            )
+    event_map = {e.event_id: e for e in events}
+    unknown = {a for e in event_map.values() for a in e.agents} - set(agents)
+    if unknown:
+        notes.append(
+            f"training events name {len(unknown)} agent(s) with no roster entry and "
+            f"no scores: {_some(unknown)}"
+        )
+    observations.sort(key=lambda o: (o.local_time, o.id))
+    return Dataset(
+        observations=tuple(observations),
+        agents=agents,
+        events=event_map,
+        has_outcomes=outcomes is not None,
+        undated=tuple(undated),
+        notes=tuple(notes),
+        timezone=tz.key,
+    )
+
+
+def load_dataset(
+    scores: str | Path,
+    roster: str | Path,
+    rubric: Rubric,
+    *,
+    reviews: str | Path | None = None,
+    events: str | Path | None = None,
+    outcomes: str | Path | None = None,
+) -> Dataset:
+    """Read every input file and join them; raises ``InputError`` on bad input."""
+    return build_dataset(
+        load_scores(scores),
+        load_roster(roster),
+        tz=rubric.tz,
+        reviews=load_reviews(reviews) if reviews else None,
+        events=load_events(events) if events else (),
+        outcomes=load_outcomes(outcomes) if outcomes else None,
+    )

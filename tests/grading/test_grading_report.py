@@ -1,0 +1,103 @@
+"""The HTML report: self-contained, and its charts render in headless Chromium."""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+
+import pytest
+from gradingsim import TRUE_EFFECTS, simulate
+from kefuqa.grading.charts import Fonts
+from kefuqa.grading.dataset import build_dataset
+from kefuqa.grading.grades import grade_all
+from kefuqa.grading.impact import analyse_event
+from kefuqa.grading.inputs import RosterEntry
+from kefuqa.grading.report import render_html
+from kefuqa.grading.rubric import load_rubric
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+RUBRIC = load_rubric()
+
+
+def _report(fonts: Fonts | None = None, team: str = "team") -> tuple[str, int]:
+    sim = simulate(3, effects=TRUE_EFFECTS, n_treated=6, n_control=6, per_window=90)
+    roster = [
+        RosterEntry(e.agent_id, f"{team}-{i % 2}", e.hire_date) for i, e in enumerate(sim.roster)
+    ]
+    data = build_dataset(
+        sim.records, roster, tz=RUBRIC.tz, events=sim.events, outcomes=sim.outcomes
+    )
+    grades = grade_all(data, RUBRIC, "month")
+    impact = analyse_event(data, RUBRIC, "ev-1")
+    html = render_html(RUBRIC, grades=grades, impacts=[impact], fonts=fonts)
+    n_charts = (
+        1 + len(data.agents) + 1
+    )  # grade distribution, one trajectory per agent, before/after
+    return html, n_charts
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> tuple[Path, int]:
+    html, n = _report()
+    path = tmp_path_factory.mktemp("report") / "report.html"
+    path.write_text(html, encoding="utf-8")
+    return path, n
+
+
+def _images(html: str) -> list[bytes]:
+    return [base64.b64decode(m) for m in re.findall(r'src="data:image/png;base64,([^"]+)"', html)]
+
+
+def test_report_is_self_contained(report):
+    path, n = report
+    html = path.read_text(encoding="utf-8")
+    assert not re.search(r'(src|href)="(https?:)?//', html), "the report must open offline"
+    images = _images(html)
+    assert len(images) == n and all(img.startswith(b"\x89PNG\r\n\x1a\n") for img in images)
+    for text in ("成长轨迹", "等级分布", "培训效果", "无法判断 cannot tell", "Holm"):
+        assert text in html
+
+
+def test_charts_fall_back_to_english_without_a_cjk_font():
+    # Chinese team names and indicator names, no CJK font: no "glyph missing" warning
+    # (pytest turns warnings into errors) and every chart still drawn.
+    html, n = _report(fonts=Fonts(None), team="售后组")
+    assert len(_images(html)) == n
+    assert "售后组" in html  # the HTML itself keeps the real names
+
+
+def test_charts_render_in_headless_chromium(report, tmp_path):
+    if not CHROMIUM.exists():
+        pytest.skip("needs Debian's chromium at /usr/bin/chromium (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    path, n = report
+    shot = tmp_path / "report.png"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(path.as_uri(), wait_until="load")
+            widths = page.evaluate(
+                "Array.from(document.images).map(i => i.complete ? i.naturalWidth : 0)"
+            )
+            page.screenshot(path=str(shot), full_page=True)
+            title = page.title()
+        finally:
+            browser.close()
+    assert len(widths) == n and all(w > 0 for w in widths), widths
+    assert "kefu-qa" in title
+    png = shot.read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 50_000
+    height = int.from_bytes(png[20:24], "big")
+    assert height > 900  # full page: the charts and tables below the fold are in the picture
