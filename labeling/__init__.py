@@ -1,0 +1,8 @@
+"""The review workflow (issue #5): QA reviewers confirm or correct the model's
+labels, agents dispute scores, every change is audited, agreement is measured
+and the corrected labels become training data.
+
+Entry points: ``api.make_router(settings)`` (web page + JSON API),
+``cli.register(subparsers)`` (``kefuqa review …``) and
+``export.reviewed_training_conversations`` (``kefuqa train --from-reviews``).
+"""

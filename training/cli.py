@@ -79,10 +79,20 @@ def _train(args: argparse.Namespace) -> int:
         return 2
     extra = []
     if args.from_reviews:
-        from kefuqa.labeling.export import reviewed_training_conversations  # review store (labeling room)
+        from datetime import datetime
 
-        extra = reviewed_training_conversations(args.reviews_db or settings.review_db_url)
-        print(f"{len(extra)} reviewed conversations since the current model added to training")
+        from kefuqa.labeling.export import StoreError, reviewed_training_conversations
+
+        registry = Registry(settings.home / "registry")
+        current = registry.current()
+        # Corrections made since the current model was created are what it has not learnt from.
+        since = datetime.fromisoformat(registry.metadata(current)["created"]) if current else None
+        try:
+            extra = reviewed_training_conversations(args.reviews_db or settings.review_db_url, since=since)
+        except StoreError as exc:
+            print(f"kefuqa train: {exc}", file=sys.stderr)
+            return 2
+        print(f"{len(extra)} reviewed conversations since {since or 'the start'} added to training")
     with tempfile.TemporaryDirectory() as tmp:
         encoder_dir = args.encoder
         if encoder_dir is None:

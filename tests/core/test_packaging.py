@@ -21,7 +21,11 @@ def test_wheel_maps_rooms_under_kefuqa_and_runs(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert tops == {"kefuqa"}, tops
-    for data in ("kefuqa/models/rules/default_rules.yaml", "kefuqa/text/data/cs_userdict.txt"):
+    for data in ("kefuqa/models/rules/default_rules.yaml", "kefuqa/text/data/cs_userdict.txt",
+                 "kefuqa/models/neural/default/head.onnx", "kefuqa/models/neural/default/kept_ids.json",
+                 "kefuqa/labeling/static/review.html", "kefuqa/labeling/migrations/script.py.mako",
+                 "kefuqa/labeling/migrations/versions/0001_review_store.py", "kefuqa/grading/default_rubric.yaml",
+                 "kefuqa/grading/report.html.j2"):
         assert data in names
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)

@@ -1,0 +1,94 @@
+"""Reviewed labels out of the store: training JSONL, score records, Label Studio tasks.
+
+- training: transcript.md objects (masked turns) with ``labels`` = the final
+  reviewed labels; ``reviewed_training_conversations`` feeds
+  ``kefuqa train --from-reviews``.
+- scores: scores.md records of the latest model version per conversation with
+  ``reviewed_labels`` filled: the override that grading consumes.
+- label-studio: tasks with ``predictions`` and ``annotations`` (see
+  ``interop.py`` for the format and the import back).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import ColumnElement, select, true
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from kefuqa.contract import Conversation, ScoreRecord
+
+from .db import StoreError, normalise_url, open_engine, session
+from .models import ReviewTask, StoredConversation
+from .reviews import latest_prediction
+
+
+def final_labelled(s: Session, since: datetime | None = None,
+                   where: ColumnElement[bool] | None = None) -> Iterator[tuple[StoredConversation, ReviewTask]]:
+    q = (select(StoredConversation, ReviewTask).join(ReviewTask, ReviewTask.conversation_id == StoredConversation.id)
+         .where(ReviewTask.final_labels.is_not(None), where if where is not None else true())
+         .order_by(ReviewTask.final_at, StoredConversation.id))
+    if since is not None:
+        q = q.where(ReviewTask.final_at >= since)
+    yield from s.execute(q)
+
+
+def training_row(conv: StoredConversation, labels: dict[str, str]) -> dict[str, Any]:
+    row: dict[str, Any] = {"id": conv.id, "agent_id": conv.agent_id, "channel": conv.channel}
+    if conv.started_at:
+        row["started_at"] = conv.started_at.isoformat()
+    row["turns"] = [{k: v for k, v in t.items() if v is not None} for t in conv.turns]
+    row["labels"] = labels
+    return row
+
+
+def training_rows(s: Session, since: datetime | None = None,
+                  where: ColumnElement[bool] | None = None) -> list[dict[str, Any]]:
+    return [training_row(conv, task.final_labels or {}) for conv, task in final_labelled(s, since, where)]
+
+
+def score_records(s: Session, where: ColumnElement[bool] | None = None) -> list[dict[str, Any]]:
+    """Every stored conversation's latest score record, ``reviewed_labels`` set where reviewed."""
+    out = []
+    convs = s.scalars(select(StoredConversation).where(where if where is not None else true())
+                      .order_by(StoredConversation.id))
+    for conv in convs:
+        pred = latest_prediction(s, conv.id)
+        if pred is None:
+            continue
+        task = s.scalar(select(ReviewTask).where(ReviewTask.conversation_id == conv.id))
+        data = {**pred.record, "reviewed_labels": task.final_labels if task else None}
+        if not data.get("started_at") and conv.started_at:  # grading places records in periods by it
+            data["started_at"] = conv.started_at.isoformat()
+        rec = ScoreRecord.model_validate(data)
+        out.append(rec.model_dump(mode="json"))
+    return out
+
+
+def reviewed_training_conversations(db_url: str | None, since: datetime | None = None) -> list[Conversation]:
+    """Conversations with gold labels from reviews (the final label of each), for retraining.
+
+    ``db_url`` None means the default store (``KEFUQA_REVIEW_DB_URL`` or
+    ``<KEFUQA_HOME>/reviews.db``). ``since`` keeps only labels decided at or
+    after that time (e.g. when the current model was trained).
+    Raises ``StoreError`` (a ``RuntimeError``) with a readable message.
+    """
+    from kefuqa.settings import Settings
+
+    from .config import db_url as resolve
+
+    url = resolve(Settings(), db_url)
+    parsed = make_url(normalise_url(url))
+    if parsed.get_backend_name() == "sqlite" and parsed.database and not Path(parsed.database).expanduser().exists():
+        raise StoreError(f"no review store at {parsed.database}: import scores with `kefuqa review import` "
+                         "and review them first, or set KEFUQA_REVIEW_DB_URL")
+    engine = open_engine(url)
+    try:
+        with session(engine) as s:
+            return [Conversation.model_validate(row) for row in training_rows(s, since)]
+    finally:
+        engine.dispose()

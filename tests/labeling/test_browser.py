@@ -1,0 +1,140 @@
+"""End to end in real headless Chromium (Playwright + Debian's chromium) against a real uvicorn server:
+log in, open the first queue item, correct a label with the keyboard, save, reload and see it saved,
+the audit log shows the change; a transcript holding <script> renders as text."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from kefuqa.labeling.app import create_app
+from kefuqa.labeling.config import ReviewConfig
+from kefuqa.labeling.db import session
+from kefuqa.labeling.importer import import_scores
+
+from kefuqa.contract import LABELS, ScoreRecord
+from kefuqa.text.pii import PiiMasker
+
+from .helpers import PASSWORD, T0, Server, conversation, record, users
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+CHROMIUM = os.environ.get("KEFUQA_TEST_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "review-queue.png"
+XSS = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
+
+FIRST = "c-20260302-0417"
+TURNS = [
+    {"speaker": "customer", "text": "在吗？我买的碎花连衣裙三天了还没到，电话13812345678", "ts": "2026-03-02T10:02:05+08:00"},
+    {"speaker": "system", "text": "[订单卡片]", "ts": "2026-03-02T10:02:06+08:00"},
+    {"speaker": "agent", "text": "亲，您好，这边帮您查一下物流哦", "ts": "2026-03-02T10:02:40+08:00"},
+    {"speaker": "customer", "text": "都三天了！你们到底怎么回事", "ts": "2026-03-02T10:03:10+08:00"},
+    {"speaker": "agent", "text": "不知道，你自己看物流页面", "ts": "2026-03-02T10:04:30+08:00"},
+    {"speaker": "customer", "text": "什么态度？我要投诉", "ts": "2026-03-02T10:04:45+08:00"},
+    {"speaker": "agent", "text": "我已经说过了，快递那边的问题", "ts": "2026-03-02T10:05:20+08:00"},
+]
+
+
+def _first_record() -> ScoreRecord:
+    probs = {name: {v: 0.0 for v in values} for name, values in LABELS.items()}
+    probs["politeness"].update(good=0.07, fair=0.48, poor=0.45)
+    probs["emotional_control"].update(good=0.05, fair=0.35, poor=0.60)
+    probs["resolution"].update(resolved=0.06, escalated=0.14, unresolved=0.80)
+    probs["sentiment"].update(positive=0.02, neutral=0.10, negative=0.88)
+    ev = [(2, 0, 2, "polite.greeting", "亲，"), (2, 2, 4, "polite.greeting", "您好"), (4, 0, 3, "taboo.dont_know", "不知道"),
+          (4, 4, 8, "taboo.look_yourself", "你自己看"), (6, 0, 6, "taboo.said_already", "我已经说过了")]
+    return ScoreRecord.model_validate({
+        "id": FIRST, "agent_id": "a-017", "model": {"name": "kefu-e5-small-zh", "version": "2026.11.1"},
+        "labels": {"politeness": "fair", "emotional_control": "poor", "resolution": "unresolved", "sentiment": "negative"},
+        "probs": probs, "turns": [{"index": i, "speaker": "customer", "sentiment": s}
+                                  for i, s in ((0, -0.2), (3, -0.6), (5, -0.9))],
+        "evidence": [{"turn": t, "start": a, "end": b, "rule": r, "text": x} for t, a, b, r, x in ev],
+        "metrics": {"agent_turns": 3, "first_response_s": 35.0, "avg_response_s": 55.0, "polite_phrase_rate": 0.33,
+                    "taboo_hits": 3}})
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
+        pytest.skip(f"no chromium at {CHROMIUM} (apt-get install -y chromium)")
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def app_url(engine, settings):
+    from kefuqa.contract import Conversation
+
+    first = Conversation.model_validate({"id": FIRST, "agent_id": "a-017", "channel": "chat",
+                                         "started_at": "2026-03-02T10:02:05+08:00", "turns": TURNS})
+    recs = [(1, _first_record()), (2, record("c-2", "a-017", top=0.7)), (3, record("xss", "a-018", top=0.8))]
+    convs = {FIRST: first, "c-2": conversation("c-2", "a-017"), "xss": conversation("xss", "a-018", XSS)}
+    with session(engine, write=True) as s:
+        import_scores(s, recs, convs, masker=PiiMasker(), actor="test", shares=(1.0, 0.0, 0.0), now=T0)
+    users(engine, ("rev", "reviewer", None))
+    with Server(create_app(settings, ReviewConfig())) as srv:
+        yield srv.url
+
+
+def test_reviewer_corrects_a_label_in_the_browser(browser, app_url, db_url):
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN",
+                                  timezone_id="Asia/Shanghai")
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
+    expect = playwright_api.expect
+
+    page.goto(app_url + "/review")
+    page.fill("#login-name", "rev")
+    page.fill("#login-password", PASSWORD)
+    page.click("#login-submit")
+    rows = page.locator("#queue-table tbody tr")
+    expect(rows).to_have_count(3)
+    expect(rows.first.locator("a.queue-link")).to_have_text(FIRST)  # the least confident first
+
+    page.keyboard.press("Enter")  # open the first item
+    expect(page.locator("#item-title")).to_have_text(FIRST)
+    expect(page.locator("#chat .turn")).to_have_count(7)
+    expect(page.locator("#turn-4 mark.ev").first).to_have_text("不知道")
+    expect(page.locator("#turn-0 .bubble")).to_contain_text("[手机号]")  # masked on import
+    politeness = page.locator('fieldset[data-head="politeness"]')
+    expect(politeness.locator('button[data-value="fair"]')).to_have_attribute("aria-pressed", "true")
+    expect(politeness.locator('button[data-value="fair"] .prob')).to_have_text("48%")
+
+    page.keyboard.press("3")  # politeness → poor
+    expect(politeness.locator('button[data-value="poor"]')).to_have_attribute("aria-pressed", "true")
+    page.keyboard.press("/")
+    page.keyboard.type("「不知道」「你自己看」是服务禁语")
+    page.keyboard.press("Escape")
+    if db_url.startswith("sqlite"):
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOT), full_page=False)
+    page.keyboard.press("Enter")  # save
+    expect(page.locator("#toast")).to_contain_text("Saved")
+    expect(page.locator("#item-status")).to_contain_text("version 2")
+
+    page.reload()
+    expect(page.locator("#item-title")).to_have_text(FIRST)
+    expect(politeness.locator('button[data-value="poor"]')).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("#item-status")).to_contain_text("saved by rev")
+    page.click("#item-audit-box summary")
+    entry = page.locator("#item-audit li").first
+    expect(entry).to_contain_text("review.saved")
+    expect(entry).to_contain_text("politeness=poor")
+    expect(entry).to_contain_text("rev")
+    expect(page.locator("#item-reviews li").first).to_contain_text("你自己看")
+
+    # a transcript holding markup is shown as text and never runs
+    page.goto(app_url + "/review#/item/xss")
+    expect(page.locator("#item-title")).to_have_text("xss")
+    expect(page.locator("#turn-1 .bubble")).to_have_text(XSS)
+    assert page.locator("#chat script, #chat img").count() == 0
+    assert page.evaluate("window.__pwned") is None
+    assert problems == []
+    context.close()
