@@ -56,9 +56,13 @@ def serve(settings: Settings, engine_factory=None) -> Iterator[Server]:
     thread.join(timeout=10)
 
 
-def rules_settings(**service) -> Settings:
+def rules_settings(home=None, **service) -> Settings:
+    import tempfile
+    from pathlib import Path
+
     return Settings(
         engine="rules",
+        home=home or Path(tempfile.mkdtemp(prefix="kefuqa-home-")),
         limits=Limits(max_turns=50, max_turn_chars=500, max_total_chars=5000),
         service=ServiceSettings(api_key_hashes=hash_key(API_KEY), max_body_bytes=200_000, max_batch_items=8,
                                 **service),

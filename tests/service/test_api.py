@@ -132,3 +132,10 @@ def test_logs_are_json_without_transcript_text(server, caplog):
     lines = [r.getMessage() for r in caplog.records if r.name == "kefuqa.service"]
     assert lines and all(json.loads(line)["event"] for line in lines)
     assert not any("13812345678" in line or "东西坏了" in line for line in lines)
+
+
+def test_grading_endpoints_are_mounted_behind_the_key(server):
+    assert httpx.get(server.url + "/v1/agents/a-1/grades").status_code == 401
+    with server.client() as c:
+        r = c.get("/v1/agents/a-1/grades")
+    assert r.status_code == 503 and "KEFUQA_GRADING_SCORES" in r.json()["detail"]
