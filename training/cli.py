@@ -20,12 +20,24 @@ def _eval(args: argparse.Namespace) -> int:
     settings = load_settings()
     masker = PiiMasker(settings.pii.enabled, settings.pii.mask_order_numbers)
     convs, skipped = [], 0
+    keep_ids: set[str] | None = None
+    if args.split == "test":
+        from kefuqa.training.dataset import hand_files, load_split_ids
+
+        keep_ids = set(load_split_ids())
+        args.data = args.data or hand_files()
+    if not args.data:
+        print("kefuqa eval: give labelled data files, or --split test", file=sys.stderr)
+        return 2
     try:
-        engine = create_engine(args.engine or settings.engine, rules_file=args.rules or settings.rules_file)
+        engine = create_engine(args.engine or settings.engine, rules_file=args.rules or settings.rules_file,
+                               home=settings.home)
         for path in args.data:
             for _, item in read_conversations(path, settings.limits):
                 if isinstance(item, Reject) or item.labels is None:
                     skipped += 1
+                    continue
+                if keep_ids is not None and item.id not in keep_ids:
                     continue
                 convs.append(mask_conversation(item, masker))
     except (InputError, EngineError, RulesFileError) as exc:
@@ -50,7 +62,8 @@ def _eval(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="score labelled conversations and report macro-F1 and confusion matrices")
-    p.add_argument("data", type=Path, nargs="+", help="labelled conversations (transcript.md with labels)")
+    p.add_argument("data", type=Path, nargs="*", help="labelled conversations (transcript.md with labels)")
+    p.add_argument("--split", choices=["test"], help="only the fixed test split (default data: the hand-written corpus)")
     p.add_argument("--json", action="store_true", help="machine-readable report")
     p.add_argument("--engine", choices=["auto", "rules", "neural"])
     p.add_argument("--rules", type=Path, help="user rules file merged over the defaults")
@@ -102,7 +115,7 @@ def _train(args: argparse.Namespace) -> int:
         cfg = TrainConfig(data=list(data), out=args.out, encoder_dir=encoder_dir, seed=args.seed,
                           epochs=args.epochs, augment_copies=args.augment, ensemble=args.ensemble,
                           device=args.device, extra_train=extra,
-                          embedding_cache=settings.home / "cache" / "embeddings.npz")
+                          embedding_cache=settings.home / "cache" / f"embeddings-{_encoder_id(Path(encoder_dir))}.npz")
         try:
             meta = train(cfg)
         except (CorpusError, ValueError) as exc:
@@ -129,6 +142,17 @@ def _train(args: argparse.Namespace) -> int:
             print(f"kefuqa train: {exc}", file=sys.stderr)
             return 2
     return _gate(registry, meta["version"], promote=args.promote)
+
+
+def _encoder_id(encoder_dir: Path) -> str:
+    """Cached embeddings are only valid for the same converted encoder."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in ("conversion.json", "kept_ids.json", "config.json"):
+        if (encoder_dir / name).exists():
+            h.update((encoder_dir / name).read_bytes())
+    return h.hexdigest()[:12]
 
 
 def _gate(registry, version: str, promote: bool, force: bool = False) -> int:

