@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import gzip
 import json
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from kefuqa.io.readers import Reject
 from kefuqa.text.pii import PiiMasker
-
-
-def open_text_out(path: Path) -> IO[str]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".gz":
-        return gzip.open(path, "wt", encoding="utf-8")
-    return path.open("w", encoding="utf-8")
 
 
 def dumps(record: dict[str, Any]) -> str:
