@@ -37,7 +37,8 @@ def turn_text(text: str) -> str:
 def build_inputs(convs: Sequence[Conversation], rules: RulesEngine, embed: EmbedFn) -> BatchInputs:
     feats = [rules.features(c) for c in convs]
     idx = [kept_turns(len(c.turns)) for c in convs]
-    texts = sorted({turn_text(c.turns[i].text) for c, ii in zip(convs, idx) for i in ii})
+    norm = [[turn_text(c.turns[i].text) for i in ii] for c, ii in zip(convs, idx)]
+    texts = sorted({t for row_texts in norm for t in row_texts})
     vectors = embed(texts) if texts else np.zeros((0, 384), np.float32)
     row = {t: k for k, t in enumerate(texts)}
     T = max(len(ii) for ii in idx)
@@ -45,13 +46,13 @@ def build_inputs(convs: Sequence[Conversation], rules: RulesEngine, embed: Embed
     turns = np.zeros((len(convs), T, dim), np.float32)
     mask = np.zeros((len(convs), T), bool)
     glob = np.zeros((len(convs), 12), np.float32)
-    for b, (conv, f, ii) in enumerate(zip(convs, feats, idx)):
+    for b, (conv, f, ii, conv_texts) in enumerate(zip(convs, feats, idx, norm)):
         last_of: dict[str, int] = {}
         for i in ii:
             last_of[conv.turns[i].speaker] = i
         for t, i in enumerate(ii):
             turn = conv.turns[i]
-            e = vectors[row[turn_text(turn.text)]]
+            e = vectors[row[conv_texts[t]]]
             d = len(e)
             turns[b, t, :d] = e
             turns[b, t, d + _SPEAKERS[turn.speaker]] = 1
