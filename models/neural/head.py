@@ -68,20 +68,19 @@ class ConversationHead(nn.Module):
             nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden + N_GLOBAL, 3)) for _ in TASKS
         )
         self.turn_sentiment = nn.Sequential(nn.Linear(EMBED_DIM + N_RULE, 64), nn.GELU(), nn.Linear(64, 3))
-        # Temperature per task (calibration), fitted after training, kept in the graph.
-        self.register_buffer("temperature", torch.ones(len(TASKS)))
 
     def forward(
         self, turns: torch.Tensor, mask: torch.Tensor, global_feats: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """turns [B,T,TURN_IN], mask [B,T] bool, global [B,N_GLOBAL] →
-        logits [B,4,3] (temperature-scaled), attention [B,4,T], turn sentiment logits [B,T,3]."""
+        logits [B,4,3], attention [B,4,T], turn sentiment logits [B,T,3]; calibration
+        (temperature) is applied by EnsembleHead, which wraps every trained head."""
         h = self.proj(turns)
         h = self.context(h, mask)
         logits, attn = [], []
-        for i, (pool, out) in enumerate(zip(self.pools, self.outs)):
+        for pool, out in zip(self.pools, self.outs):
             pooled, w = pool(h, mask)
-            logits.append(out(torch.cat([pooled, global_feats], dim=-1)) / self.temperature[i])
+            logits.append(out(torch.cat([pooled, global_feats], dim=-1)))
             attn.append(w)
         emb = turns[..., :EMBED_DIM]
         rule = turns[..., EMBED_DIM + 5 :]
