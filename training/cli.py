@@ -73,7 +73,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 # ---------------------------------------------------------------- train
 def _train(args: argparse.Namespace) -> int:
-    import shutil
     import tempfile
 
     from kefuqa.models.encoder.convert import convert
@@ -109,9 +108,9 @@ def _train(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         encoder_dir = args.encoder
         if encoder_dir is None:
+            # convert() writes the kept-ids list into the folder; train() ships it with the head.
             kept = default_artifact() / "kept_ids.json"
             encoder_dir = convert(Path(tmp) / "encoder", set(load_kept_ids(kept).tolist()))
-            shutil.copy(kept, encoder_dir / "kept_ids.json")
         cfg = TrainConfig(data=list(data), out=args.out, encoder_dir=encoder_dir, seed=args.seed,
                           epochs=args.epochs, augment_copies=args.augment, ensemble=args.ensemble,
                           device=args.device, extra_train=extra,
