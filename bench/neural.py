@@ -14,14 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
-import random
 import statistics
 import tempfile
 import time
 from pathlib import Path
-
-N_CORPUS_CACHE: dict = {}
-
 
 def conversations(n: int):
     from kefuqa.pipeline import mask_conversation

