@@ -43,8 +43,9 @@ KEPT_IDS_FORMAT = "kefuqa-encoder-kept-ids/1"
 
 
 def shipped_kept_ids_path() -> Path:
-    """The kept-ids list shipped with the package (regenerate with ``kefuqa encoder build``)."""
-    return Path(__file__).with_name("kept_ids.json")
+    """The kept-ids list shipped with the package: the one the default model was trained
+    with (``models/neural/default``), so ``--pruned`` builds exactly that model's encoder."""
+    return Path(__file__).resolve().parents[1] / "neural" / "default" / "kept_ids.json"
 
 
 # ------------------------------------------------------------ char classes
