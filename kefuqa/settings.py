@@ -70,7 +70,8 @@ class Settings(BaseSettings):
     rules_file: Path | None = Field(None, description="user rules merged over the defaults")
     home: Path = Field(Path.home() / ".kefuqa", description="models, registry and caches")
     batch_size: int = Field(64, ge=1)
-    encoder_micro_batch: int = Field(1, ge=1, description="texts per int8 encoder call; 1 = batch-independent scores")
+    encoder_micro_batch: int = Field(64, ge=1, description="most texts per int8 encoder call; one conversation's "
+                                     "texts share a call, so scores never depend on other conversations")
     review_db_url: str | None = Field(None, description="review store; default sqlite:///<home>/reviews.db")
     limits: Limits = Field(default_factory=Limits)
     pii: PiiSettings = Field(default_factory=PiiSettings)

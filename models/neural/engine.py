@@ -1,8 +1,10 @@
 """The ``neural`` engine: onnxruntime int8 encoder + multi-task head.
 
-One session per engine (per process), threads set for the machine. Turns
-are embedded once per distinct text and in length-sorted micro-batches so
-padding stays small; the rule engine supplies features, evidence and metrics.
+One session per engine (per process), threads set for the machine. Each
+conversation's distinct turn texts are embedded in one encoder call (sorted by
+length so padding stays small): a conversation's scores then depend on that
+conversation only, alone, in a batch, over HTTP or in an archive. The rule
+engine supplies features, evidence and metrics.
 """
 
 from __future__ import annotations
@@ -40,11 +42,12 @@ def session(path: Path, threads: int | None) -> ort.InferenceSession:
 
 class OnnxEmbedder:
     def __init__(self, model_dir: Path, encoder_file: str = "encoder.int8.onnx", threads: int | None = None,
-                 micro_batch: int = 1) -> None:
+                 micro_batch: int = 64) -> None:
         # Dynamic int8 computes activation scales over the whole input tensor, so a text's
-        # embedding would depend on the texts batched with it. One text per call (the
-        # default) makes scores identical alone, in a batch, over HTTP or in an archive,
-        # at about 1.4x the encoder time; larger micro-batches trade that for speed.
+        # embedding depends on the texts in the same call: callers that need stable scores
+        # pass one conversation's texts per call (build_inputs(per_conversation=True)).
+        # micro_batch bounds the texts per encoder call (memory); 64 covers every
+        # conversation's kept turns, so a conversation is never split.
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.enable_truncation(MAX_TOKENS)
         self.pad_id = self.tokenizer.token_to_id("<pad>")
@@ -71,19 +74,21 @@ class OnnxEmbedder:
 class NeuralEngine:
     def __init__(self, model_dir: Path, rules_file: Path | None = None, threads: int | None = None,
                  encoder_file: str = "encoder.int8.onnx", embedder: EmbedFn | None = None,
-                 micro_batch: int = 1) -> None:
+                 micro_batch: int = 64) -> None:
         meta = json.loads((model_dir / "model.json").read_text(encoding="utf-8"))
         self.info = ModelInfo(name=meta["name"], version=meta["version"])
         self.meta = meta
         self.rules = RulesEngine(rules_file)
-        # Any texts → [N, 384] function can stand in (the fp32 PyTorch encoder in parity checks).
+        # Any texts → [N, 384] function can stand in (the fp32 PyTorch encoder in parity
+        # checks); its outputs do not depend on batching, so it gets all texts at once.
         self.embed = embedder or OnnxEmbedder(model_dir, encoder_file, threads, micro_batch)
+        self.per_conversation = embedder is None
         self.head = session(model_dir / "head.onnx", threads)
 
     def score_batch(self, conversations: Sequence[Conversation]) -> list[dict[str, Any]]:
         if not conversations:
             return []
-        inp = build_inputs(conversations, self.rules, self.embed)
+        inp = build_inputs(conversations, self.rules, self.embed, self.per_conversation)
         logits, attention, turn_sent = self.head.run(
             None, {"turns": inp.turns, "mask": inp.mask, "global": inp.global_feats}
         )

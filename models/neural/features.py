@@ -13,6 +13,7 @@ from kefuqa.models.baseline import Features, RulesEngine
 from kefuqa.text.normalize import normalize
 
 EmbedFn = Callable[[list[str]], np.ndarray]  # texts → [N, 384] float32
+EMBED_DIM = 384
 MAX_TURNS = 64  # longer chats keep their first 8 and last 56 turns
 _SPEAKERS = {"agent": 0, "customer": 1, "system": 2}
 
@@ -34,26 +35,41 @@ def turn_text(text: str) -> str:
     return normalize(text)[:300]  # chat turns are short; bound the tokenizer's work
 
 
-def build_inputs(convs: Sequence[Conversation], rules: RulesEngine, embed: EmbedFn) -> BatchInputs:
+def _embed_all(norm: list[list[str]], embed: EmbedFn, per_conversation: bool) -> list[dict[str, np.ndarray]]:
+    """text → vector, per conversation. With ``per_conversation`` each conversation's
+    distinct texts go to ``embed`` as one call, so a conversation's vectors depend on
+    that conversation alone (dynamic int8 scales activations per call), not on the
+    conversations scored with it; otherwise all distinct texts go in one call."""
+    if per_conversation:
+        out = []
+        for row_texts in norm:
+            texts = sorted(set(row_texts))
+            out.append(dict(zip(texts, embed(texts))) if texts else {})
+        return out
+    texts = sorted({t for row_texts in norm for t in row_texts})
+    table = dict(zip(texts, embed(texts))) if texts else {}
+    return [table] * len(norm)
+
+
+def build_inputs(convs: Sequence[Conversation], rules: RulesEngine, embed: EmbedFn,
+                 per_conversation: bool = False) -> BatchInputs:
     feats = [rules.features(c) for c in convs]
     idx = [kept_turns(len(c.turns)) for c in convs]
     norm = [[turn_text(c.turns[i].text) for i in ii] for c, ii in zip(convs, idx)]
-    texts = sorted({t for row_texts in norm for t in row_texts})
-    vectors = embed(texts) if texts else np.zeros((0, 384), np.float32)
-    row = {t: k for k, t in enumerate(texts)}
+    vectors = _embed_all(norm, embed, per_conversation)
     T = max(len(ii) for ii in idx)
-    dim = vectors.shape[1] + 3 + 2 + len(feats[0].per_turn[0])
+    dim = EMBED_DIM + 3 + 2 + len(feats[0].per_turn[0])
     turns = np.zeros((len(convs), T, dim), np.float32)
     mask = np.zeros((len(convs), T), bool)
     glob = np.zeros((len(convs), 12), np.float32)
-    for b, (conv, f, ii, conv_texts) in enumerate(zip(convs, feats, idx, norm)):
+    for b, (conv, f, ii, conv_texts, table) in enumerate(zip(convs, feats, idx, norm, vectors)):
         last_of: dict[str, int] = {}
         for i in ii:
             last_of[conv.turns[i].speaker] = i
         for t, i in enumerate(ii):
             turn = conv.turns[i]
-            e = vectors[row[conv_texts[t]]]
-            d = len(e)
+            e = table[conv_texts[t]]
+            d = EMBED_DIM
             turns[b, t, :d] = e
             turns[b, t, d + _SPEAKERS[turn.speaker]] = 1
             turns[b, t, d + 3] = i / max(len(conv.turns) - 1, 1)

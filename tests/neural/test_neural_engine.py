@@ -64,12 +64,15 @@ def test_int8_agrees_with_pytorch_fp32(model_dir, test_split, int8_records, tmp_
 
 
 def test_scores_do_not_depend_on_the_batch(model_dir, test_split):
-    """Dynamic int8 quantises activations per call; embeddings are computed per
-    length-sorted micro-batch, so check a conversation alone vs in a batch."""
+    """Dynamic int8 scales activations per encoder call, so the engine embeds one
+    conversation per call: a conversation scored alone, in a batch, or in another
+    order gets exactly the same probabilities."""
     engine = NeuralEngine(model_dir)
-    alone = [engine.score_batch([c])[0]["labels"] for c in test_split[:6]]
-    batched = [r["labels"] for r in engine.score_batch(test_split[:6])]
-    assert alone == batched
+    convs = test_split[:12]
+    alone = [engine.score_batch([c])[0]["probs"] for c in convs]
+    batched = [r["probs"] for r in engine.score_batch(convs)]
+    reversed_ = [r["probs"] for r in engine.score_batch(convs[::-1])][::-1]
+    assert alone == batched == reversed_
 
 
 def test_build_is_deterministic(model_dir, tmp_path):

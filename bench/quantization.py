@@ -1,0 +1,132 @@
+"""How the encoder is quantised decides speed and int8/fp32 agreement; this
+measures the options side by side, in one run, on the fixed test split:
+
+- encoder time for the test split's texts, one call per conversation as the
+  engine does it, against PyTorch fp32 eager of the same model (32 texts a call);
+- cosine of each text's embedding to PyTorch fp32 (mean and worst);
+- labels of the current model's head on those embeddings: macro-F1 per label and
+  the number of test conversations whose label differs from fp32.
+
+    python bench/quantization.py [--model-dir DIR] [--runs 3] [--threads 2]
+
+Without --model-dir the shipped default is built into a temporary home.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+
+def variants(enc_dir: Path, tmp: Path) -> dict[str, Path]:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    from kefuqa.training.export import export_encoder, has_vnni, quantize_int8
+
+    fp32 = export_encoder(enc_dir, tmp / "encoder.onnx")
+    out = {"onnxruntime fp32": fp32, "dynamic int8, all MatMuls (default)": quantize_int8(fp32, tmp / "all.onnx")}
+    opt = optimize_model(str(fp32), model_type="bert", num_heads=12, hidden_size=384)
+    opt.save_model_to_file(str(tmp / "opt.onnx"))
+    ffn_out = [n.name for n in onnx.load(str(tmp / "opt.onnx")).graph.node
+               if n.op_type == "MatMul" and "/output/dense/" in n.name and "attention" not in n.name]
+    quantize_dynamic(str(tmp / "opt.onnx"), str(tmp / "ffn.onnx"), weight_type=QuantType.QInt8, per_channel=True,
+                     reduce_range=not has_vnni(), nodes_to_exclude=ffn_out,
+                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    out["dynamic int8, FFN outputs fp32"] = tmp / "ffn.onnx"
+    try:  # needs onnx-ir (the dev extra)
+        from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+        q = MatMulNBitsQuantizer(onnx.load(str(tmp / "opt.onnx")), bits=8, block_size=32, is_symmetric=True,
+                                 accuracy_level=4)
+        q.process()
+        q.model.save_model_to_file(str(tmp / "nbits.onnx"), False)
+        out["int8 weights + blockwise int8 activations"] = tmp / "nbits.onnx"
+    except ImportError as exc:
+        print(f"skipping MatMulNBits: {exc}")
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model-dir", type=Path)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    logging.disable(logging.WARNING)  # the optimiser and quantisers log every node
+    import shutil
+
+    import torch
+
+    from kefuqa.contract import LABELS
+    from kefuqa.models.baseline import RulesEngine
+    from kefuqa.models.encoder.convert import convert
+    from kefuqa.models.encoder.embed import Encoder
+    from kefuqa.models.encoder.prune import load_kept_ids
+    from kefuqa.models.neural.engine import OnnxEmbedder, session
+    from kefuqa.models.neural.features import build_inputs, kept_turns, turn_text
+    from kefuqa.training.build_default import build_default, default_artifact
+    from kefuqa.training.dataset import hand_files, load_corpus, load_split_ids, split
+    from kefuqa.training.evaluation import evaluate_predictions
+
+    tmp = Path(tempfile.mkdtemp())
+    model_dir = args.model_dir
+    if model_dir is None:
+        model_dir = tmp / "home" / "registry" / build_default(tmp / "home", log=lambda *_: None)
+    enc_dir = convert(tmp / "enc", set(load_kept_ids(default_artifact() / "kept_ids.json").tolist()))
+    shutil.copy(enc_dir / "tokenizer.json", tmp / "tokenizer.json")
+    convs = split(load_corpus(hand_files()), load_split_ids()).test
+    groups = [sorted({turn_text(c.turns[i].text) for i in kept_turns(len(c.turns))}) for c in convs]
+    texts = sorted({t for g in groups for t in g})
+    rules, head = RulesEngine(), session(model_dir / "head.onnx", args.threads)
+    gold = [c.labels.model_dump() for c in convs]
+
+    def labels(table_per_conv):
+        out = []
+        for c, table in zip(convs, table_per_conv):
+            inp = build_inputs([c], rules, lambda ts, table=table: np.stack([table[t] for t in ts]))
+            logits = head.run(None, {"turns": inp.turns, "mask": inp.mask, "global": inp.global_feats})[0]
+            out.append({n: LABELS[n][int(logits[0, j].argmax())] for j, n in enumerate(LABELS)})
+        return out
+
+    torch.set_num_threads(args.threads)
+    encoder = Encoder(enc_dir)
+    times = []
+    for _ in range(args.runs):
+        t0 = time.perf_counter()
+        ref_vecs = encoder.embed(texts, batch_size=32, max_length=128)
+        times.append(time.perf_counter() - t0)
+    ref = dict(zip(texts, ref_vecs))
+    t_ref = statistics.median(times)
+    ref_labels = labels([ref] * len(convs))
+    rows = [("PyTorch fp32 eager", t_ref, 1.0, 1.0, ref_labels)]
+    for name, path in variants(enc_dir, tmp).items():
+        emb = OnnxEmbedder(tmp, encoder_file=path.name, threads=args.threads)
+        times = []
+        for _ in range(args.runs):
+            t0 = time.perf_counter()
+            tables = [dict(zip(g, emb(g))) for g in groups]
+            times.append(time.perf_counter() - t0)
+        cos = np.array([float(table[t] @ ref[t]) for table in tables for t in table])
+        rows.append((name, statistics.median(times), cos.mean(), cos.min(), labels(tables)))
+    print(f"{len(convs)} test conversations, {len(texts)} distinct texts, {args.threads} threads, "
+          f"median of {args.runs} runs; head of model {model_dir.name}")
+    head_cols = "".join(f"{n[:10]:>11}" for n in LABELS)
+    print(f"{'encoder':<44}{'time s':>8}{'vs fp32':>9}{'cos mean':>10}{'cos min':>9} | macro-F1 {head_cols} | "
+          f"conversations whose label differs from fp32 {head_cols}")
+    for name, t, cmean, cmin, lab in rows:
+        reps = evaluate_predictions(gold, lab)
+        f1 = "".join(f"{reps[n].macro_f1:>11.3f}" for n in LABELS)
+        diff = "".join(f"{sum(a[n] != b[n] for a, b in zip(lab, ref_labels)):>11d}" for n in LABELS)
+        print(f"{name:<44}{t:>8.2f}{t_ref / t:>8.2f}x{cmean:>10.5f}{cmin:>9.4f} | {'':9}{f1} | {'':44}{diff}")
+
+
+if __name__ == "__main__":
+    main()
