@@ -75,12 +75,15 @@ def main() -> None:
     from kefuqa.training.build_default import build_default, default_artifact
     from kefuqa.training.dataset import hand_files, load_corpus, load_split_ids, split
     from kefuqa.training.evaluation import evaluate_predictions
+    from kefuqa.training.finetune import apply_lora
 
     tmp = Path(tempfile.mkdtemp())
     model_dir = args.model_dir
     if model_dir is None:
         model_dir = tmp / "home" / "registry" / build_default(tmp / "home", log=lambda *_: None)
     enc_dir = convert(tmp / "enc", set(load_kept_ids(default_artifact() / "kept_ids.json").tolist()))
+    if (default_artifact() / "lora").is_dir():  # the shipped encoder is fine-tuned
+        enc_dir = apply_lora(enc_dir, default_artifact() / "lora", tmp / "tuned")
     shutil.copy(enc_dir / "tokenizer.json", tmp / "tokenizer.json")
     convs = split(load_corpus(hand_files()), load_split_ids()).test
     groups = [sorted({turn_text(c.turns[i].text) for i in kept_turns(len(c.turns))}) for c in convs]

@@ -143,6 +143,7 @@ def finetune(convs: list[Conversation], encoder_dir: Path, out: Path, cfg: Finet
     lora_dir = out / "lora"
     with _quiet():
         model.save_pretrained(str(lora_dir))
+    (lora_dir / "README.md").unlink(missing_ok=True)  # peft's empty model-card template
     return lora_dir
 
 
