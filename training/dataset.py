@@ -9,7 +9,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from kefuqa.contract import Conversation
+import numpy as np
+
+from kefuqa.contract import LABELS, Conversation
 from kefuqa.io.readers import Reject, read_conversations
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -85,3 +87,8 @@ def load_split_ids(path: Path = SPLIT_FILE) -> list[str]:
 
 def save_split_ids(ids: list[str], path: Path = SPLIT_FILE) -> None:
     path.write_text(json.dumps({"test_ids": ids}, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
+
+
+def label_targets(convs: Sequence[Conversation]) -> np.ndarray:
+    """[N, 4] class indices, labels in ``LABELS`` order (the heads' output order)."""
+    return np.array([[LABELS[n].index(getattr(c.labels, n)) for n in LABELS] for c in convs], dtype=np.int64)

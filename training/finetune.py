@@ -25,10 +25,11 @@ from torch import nn
 
 from kefuqa.contract import LABELS, Conversation
 from kefuqa.models.baseline import RulesEngine
+from kefuqa.models.encoder.embed import DEFAULT_PREFIX, mean_pool
 from kefuqa.models.neural.features import EMBED_DIM, build_inputs, kept_turns, turn_text
 from kefuqa.models.neural.head import ConversationHead
+from kefuqa.training.dataset import label_targets
 
-QUERY_PREFIX = "query: "
 ENCODER_FILES = ("tokenizer.json", "tokenizer_config.json", "kept_ids.json", "conversion.json")
 
 
@@ -60,10 +61,6 @@ def _quiet():
             hf_logging.enable_progress_bar()
 
 
-def _targets(convs: list[Conversation]) -> torch.Tensor:
-    return torch.tensor([[LABELS[n].index(getattr(c.labels, n)) for n in LABELS] for c in convs])
-
-
 class _LiveEmbedder:
     """Embeds with gradients; ``build_inputs`` gets a detached copy, the step
     re-inserts the live vectors into the turn tensor."""
@@ -74,13 +71,12 @@ class _LiveEmbedder:
         self.vectors: torch.Tensor | None = None
 
     def __call__(self, texts: list[str]) -> np.ndarray:
-        enc = self.tokenizer([QUERY_PREFIX + t for t in texts], padding=True, truncation=True,
+        enc = self.tokenizer([DEFAULT_PREFIX + t for t in texts], padding=True, truncation=True,
                              max_length=self.max_tokens, return_tensors="pt")
         enc = {k: v.to(self.model.device) for k, v in enc.items()}
         hidden = self.model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state
-        mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
         self.texts = list(texts)
-        self.vectors = nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
+        self.vectors = nn.functional.normalize(mean_pool(hidden, enc["attention_mask"]), dim=-1)
         return self.vectors.detach().float().cpu().numpy()
 
     def turn_tensor(self, convs: list[Conversation], turns: np.ndarray, mask: np.ndarray) -> torch.Tensor:
@@ -131,7 +127,7 @@ def finetune(convs: list[Conversation], encoder_dir: Path, out: Path, cfg: Finet
             turns = live.turn_tensor(batch, inp.turns, inp.mask)
             logits, _, _ = head(turns, torch.tensor(inp.mask, device=device),
                                 torch.tensor(inp.global_feats, device=device))
-            y = _targets(batch).to(device)
+            y = torch.from_numpy(label_targets(batch)).to(device)
             loss = sum(ce(logits[:, j], y[:, j]) for j in range(len(LABELS)))
             opt.zero_grad()
             loss.backward()

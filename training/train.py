@@ -33,7 +33,8 @@ from kefuqa.models.neural.features import BatchInputs, build_inputs, turn_text
 from kefuqa.models.neural.head import EMBED_DIM, ConversationHead, EnsembleHead
 from kefuqa.training.augment import augment_corpus
 from kefuqa.training.calibration import expected_calibration_error, fit_temperature
-from kefuqa.training.dataset import SPLIT_FILE, load_corpus, load_split_ids, make_test_ids, save_split_ids, split
+from kefuqa.training.dataset import (SPLIT_FILE, label_targets, load_corpus, load_split_ids, make_test_ids,
+                                     save_split_ids, split)
 from kefuqa.training.evaluation import evaluate_predictions
 from kefuqa.training.export import export_encoder, export_head, quantize_int8
 from kefuqa.training.finetune import FinetuneConfig, apply_lora, finetune
@@ -129,10 +130,6 @@ class Int8Embedder(CachedEmbedder):
         self.exact = OnnxEmbedder(workdir)
         self._embed = self.exact
         self._load(cache_file)
-
-
-def _targets(convs: list[Conversation]) -> np.ndarray:
-    return np.array([[LABELS[n].index(getattr(c.labels, n)) for n in LABELS] for c in convs], dtype=np.int64)
 
 
 def _review_sentences(n: int, seed: int) -> list[tuple[str, int]]:
@@ -238,7 +235,7 @@ def fit_head(cfg: TrainConfig, train: BatchInputs, train8: BatchInputs, y: np.nd
 
 def report(head: nn.Module, test: BatchInputs, test_convs: list[Conversation]) -> dict[str, Any]:
     logits = predict_logits(head, test)
-    y = _targets(test_convs)
+    y = label_targets(test_convs)
     reps = evaluate_predictions([c.labels.model_dump() for c in test_convs], _labels_from_logits(logits))
     probs = torch.softmax(torch.tensor(logits), -1).numpy()
     ece = {n: round(expected_calibration_error(probs[:, j], y[:, j]), 4) for j, n in enumerate(LABELS)}
@@ -306,11 +303,11 @@ def train(cfg: TrainConfig, log=print) -> dict[str, Any]:
         fit_in8 = build_inputs(fit_convs + aug, rules, embed8, per_conversation=True)
         # Early stopping and temperatures on int8 embeddings: the int8 model is what ships.
         val_in = build_inputs(val_convs, rules, embed8, per_conversation=True)
-        h, e = fit_head(cfg, fit_in, fit_in8, _targets(fit_convs + aug), val_in, val_convs, sent_xy, cfg.seed + k)
+        h, e = fit_head(cfg, fit_in, fit_in8, label_targets(fit_convs + aug), val_in, val_convs, sent_xy, cfg.seed + k)
         heads.append(h)
         best_epoch.append(e)
         val_logits.append(predict_logits(h, val_in))
-        val_y.append(_targets(val_convs))
+        val_y.append(label_targets(val_convs))
     embed.save()
     embed8.save()
     log(f"embedded {len(embed.cache)} distinct texts; trained {len(heads)} heads in {time.perf_counter() - t0:.0f} s")

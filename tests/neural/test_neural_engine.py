@@ -14,7 +14,7 @@ from kefuqa.models.encoder.embed import Encoder
 from kefuqa.models.neural.engine import NeuralEngine
 from kefuqa.pipeline import mask_conversation
 from kefuqa.text.pii import PiiMasker
-from kefuqa.training.build_default import build_default, default_artifact
+from kefuqa.training.build_default import artifact_encoder, build_default, default_artifact
 from kefuqa.training.dataset import hand_files, load_corpus, load_split_ids, split
 from kefuqa.training.evaluation import evaluate_predictions
 
@@ -52,15 +52,7 @@ def test_int8_agrees_with_pytorch_fp32(model_dir, test_split, int8_records, tmp_
     speed of fp32), the shipped model agrees on politeness 99.4%, emotional_control and
     resolution 97.7% and sentiment 100% of the fixed split (4 near-tie conversations flip;
     bench/quantization.py measures the options). This guards against regressions at 97%."""
-    from kefuqa.models.encoder.convert import convert
-    from kefuqa.models.encoder.prune import load_kept_ids
-
-    enc_dir = convert(tmp_path / "enc", set(load_kept_ids(default_artifact() / "kept_ids.json").tolist()))
-    if (default_artifact() / "lora").is_dir():
-        from kefuqa.training.finetune import apply_lora
-
-        enc_dir = apply_lora(enc_dir, default_artifact() / "lora", tmp_path / "tuned")
-    encoder = Encoder(enc_dir)
+    encoder = Encoder(artifact_encoder(default_artifact(), tmp_path))
     fp32 = NeuralEngine(model_dir, embedder=lambda texts: encoder.embed(texts, batch_size=64, max_length=128))
     fp32_records = [r for i in range(0, len(test_split), 32) for r in fp32.score_batch(test_split[i : i + 32])]
     for name in ("politeness", "emotional_control", "resolution", "sentiment"):
