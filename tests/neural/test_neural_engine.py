@@ -48,16 +48,17 @@ def test_records_follow_the_contract_and_beat_rules(int8_records, test_split):
 
 
 def test_int8_agrees_with_pytorch_fp32(model_dir, test_split, int8_records, tmp_path):
-    """The issue's target is 99% per label; not met. With every MatMul in int8 (3x+ the
-    speed of fp32), the shipped model agrees on politeness 99.4%, emotional_control and
-    resolution 97.7% and sentiment 100% of the fixed split (4 near-tie conversations flip;
-    bench/quantization.py measures the options). This guards against regressions at 97%."""
+    """The issue's target is 99% per label; not met on two labels. With SmoothQuant
+    int8 (training/smoothquant.py) and a head trained to agree on fp32 and int8
+    embeddings, the shipped model agrees on politeness and emotional_control 98.8%
+    (2 of 171 conversations flip), resolution 99.4% and sentiment 100% of the fixed
+    split. This guards against regressions at 98.5%."""
     encoder = Encoder(artifact_encoder(default_artifact(), tmp_path))
     fp32 = NeuralEngine(model_dir, embedder=lambda texts: encoder.embed(texts, batch_size=64, max_length=128))
     fp32_records = [r for i in range(0, len(test_split), 32) for r in fp32.score_batch(test_split[i : i + 32])]
     for name in ("politeness", "emotional_control", "resolution", "sentiment"):
         agree = np.mean([a["labels"][name] == b["labels"][name] for a, b in zip(int8_records, fp32_records)])
-        assert agree >= 0.97, (name, agree)
+        assert agree >= 0.985, (name, agree)
 
 
 def test_scores_do_not_depend_on_the_batch(model_dir, test_split):
@@ -70,6 +71,21 @@ def test_scores_do_not_depend_on_the_batch(model_dir, test_split):
     batched = [r["probs"] for r in engine.score_batch(convs)]
     reversed_ = [r["probs"] for r in engine.score_batch(convs[::-1])][::-1]
     assert alone == batched == reversed_
+
+
+def test_buckets_cut_padding_within_one_call(model_dir):
+    """A call's texts are length-sorted and cut where the longest would exceed 1.25x
+    the shortest, or at the micro-batch size; every text lands in exactly one bucket."""
+    from kefuqa.models.neural.engine import OnnxEmbedder
+
+    emb = OnnxEmbedder(model_dir, micro_batch=3)
+    lengths = [10, 40, 11, 12, 13, 50, 9]
+    got = emb.buckets(lengths)
+    assert [[lengths[i] for i in b] for b in got] == [[9, 10, 11], [12, 13], [40, 50]]
+    assert sorted(i for b in got for i in b) == list(range(len(lengths)))
+    texts = ["亲，在的", "好的呢亲，这边马上为您登记补发，请您耐心等待一下哦，谢谢亲的理解与支持"] * 2
+    together = emb(texts)
+    assert np.array_equal(together, emb(texts[::-1])[::-1])
 
 
 def test_build_is_deterministic(model_dir, tmp_path):
