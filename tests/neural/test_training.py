@@ -23,7 +23,8 @@ def test_training_a_few_steps_writes_a_loadable_artifact(tmp_path):
     enc = convert(tmp_path / "enc", set(load_kept_ids(kept).tolist()))
     ids = [json.loads(line)["id"] for line in EXAMPLES.read_text(encoding="utf-8").splitlines()]
     cfg = TrainConfig(data=[EXAMPLES], out=tmp_path / "out", encoder_dir=enc, epochs=2, ensemble=2,
-                      augment_copies=1, review_sentences=8, test_ids=ids[:8], seed=3)
+                      augment_copies=1, review_sentences=8, test_ids=ids[:8], seed=3,
+                      consistency=1.0)  # both views each step, with the agreement loss
     meta = train(cfg, log=lambda *_: None)
     assert set(meta["metrics"]["macro_f1"]) == {"politeness", "emotional_control", "resolution", "sentiment"}
     assert meta["split_hash"] and meta["data_hash"] and meta["version"].startswith("20")
