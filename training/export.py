@@ -16,7 +16,6 @@ import json
 import shutil
 import tempfile
 import warnings
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,8 +71,7 @@ def has_vnni() -> bool:
     return "avx512_vnni" in flags or "avx_vnni" in flags
 
 
-def quantize_int8(fp32: Path, out: Path, tokenizer: Path, alpha: float | None = ALPHA,
-                  calibration: Sequence[str] | None = None) -> Path:
+def quantize_int8(fp32: Path, out: Path, tokenizer: Path, alpha: float | None = ALPHA) -> Path:
     """Optimise (BERT fusions), smooth (``training/smoothquant.py``; ``alpha=None``
     skips it), then dynamic int8 of every MatMul and the attention's QKV projection,
     weights per output channel."""
@@ -85,8 +83,7 @@ def quantize_int8(fp32: Path, out: Path, tokenizer: Path, alpha: float | None = 
         opt = optimize_model(str(fp32), model_type="bert", num_heads=12, hidden_size=384)
         opt.save_model_to_file(str(opt_path))
         if alpha is not None:
-            texts = calibration if calibration is not None else calibration_texts()
-            opt_path = smooth(opt_path, Path(tmp) / "smooth.onnx", tokenizer, texts, alpha)
+            opt_path = smooth(opt_path, Path(tmp) / "smooth.onnx", tokenizer, calibration_texts(), alpha)
         # Without smoothing, all-MatMul int8 of the fine-tuned encoder reached cosine
         # 0.992 to fp32 and moved 4 of 171 test labels; smoothed, 0.9986 (bench/quantization.py).
         # Fused contrib ops (Attention, BiasGelu) defeat shape inference: say the default type.

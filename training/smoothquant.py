@@ -22,11 +22,11 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import helper, numpy_helper
-from tokenizers import Tokenizer
+
+from kefuqa.models.neural.engine import QUERY_PREFIX, load_tokenizer, pad_ids
 
 ALPHA = 0.75  # of 0.5 / 0.75 / 0.85 / 0.9, 0.75 gave the closest int8 embeddings (bench/quantization.py)
 N_CALIBRATION = 512
-QUERY_PREFIX = "query: "
 
 
 def calibration_texts(n: int = N_CALIBRATION, seed: int = 0) -> list[str]:
@@ -40,18 +40,10 @@ def calibration_texts(n: int = N_CALIBRATION, seed: int = 0) -> list[str]:
 
 
 def _batches(tokenizer: Path, texts: Sequence[str], size: int = 32) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    tok = Tokenizer.from_file(str(tokenizer))
-    tok.enable_truncation(128)
-    pad = tok.token_to_id("<pad>")
+    tok = load_tokenizer(tokenizer)
     encs = sorted((e.ids for e in tok.encode_batch([QUERY_PREFIX + t for t in texts])), key=len)
     for i in range(0, len(encs), size):
-        chunk = encs[i : i + size]
-        ids = np.full((len(chunk), len(chunk[-1])), pad, np.int64)
-        mask = np.zeros_like(ids)
-        for r, e in enumerate(chunk):
-            ids[r, : len(e)] = e
-            mask[r, : len(e)] = 1
-        yield ids, mask
+        yield pad_ids(encs[i : i + size], tok.token_to_id("<pad>"))
 
 
 def _targets(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
@@ -86,10 +78,10 @@ def smooth(src: Path, out: Path, tokenizer: Path, texts: Sequence[str], alpha: f
         raise ValueError(f"{src}: no MatMul or Attention with a weight initializer to smooth")
     inits = {i.name: i for i in graph.initializer}
     amax = _channel_max(model, sorted({n.input[0] for n in targets}), _batches(tokenizer, texts))
-    by_name = {id(n) for n in targets}
+    target_ids = {id(n) for n in targets}
     nodes: list[onnx.NodeProto] = []
     for n in graph.node:
-        if id(n) in by_name:
+        if id(n) in target_ids:
             w = numpy_helper.to_array(inits[n.input[1]]).astype(np.float32)  # [in, out]
             s = np.maximum(amax[n.input[0]], 1e-5) ** alpha / np.maximum(np.abs(w).max(1), 1e-5) ** (1 - alpha)
             s = np.exp2(np.round(np.log2(s) * 8) / 8).astype(np.float32)

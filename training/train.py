@@ -60,7 +60,7 @@ class TrainConfig:
     # Gaussian noise on the (unit-norm) embeddings while training: a little more robustness
     # than the int8/fp32 pairs alone give.
     embed_noise: float = 0.005
-    embedding_cache: Path | None = None  # fp32 embeddings; int8 ones go beside it (…-int8.npz)
+    embedding_cache: Path | None = None  # fp32 embeddings; int8 ones go beside it (…-int8-<INT8_RECIPE>.npz)
     int8_share: float = 0.5  # share of fit conversations drawn with int8 embeddings each step
     finetune_epochs: int = 0  # > 0: stage 1 fine-tunes the encoder with LoRA adapters (training/finetune.py)
     lora: Path | None = None  # adapters of an earlier stage 1 to reuse (instead of fine-tuning)
@@ -193,10 +193,9 @@ def _mean_f1(logits: np.ndarray, convs: list[Conversation]) -> float:
 
 def _jeffreys(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Symmetric KL between the label distributions of two views, summed over labels,
-    averaged over conversations. Padding logits (-inf for absent classes) are masked."""
+    averaged over conversations (every label has 3 finite logits)."""
     la, lb = torch.log_softmax(a, -1), torch.log_softmax(b, -1)
-    d = (la.exp() - lb.exp()) * torch.nan_to_num(la - lb, nan=0.0, posinf=0.0, neginf=0.0)
-    return d.sum((-1, -2)).mean()
+    return ((la.exp() - lb.exp()) * (la - lb)).sum((-1, -2)).mean()
 
 
 def fit_head(cfg: TrainConfig, train: BatchInputs, train8: BatchInputs, y: np.ndarray, val: BatchInputs, val_convs,
@@ -315,7 +314,7 @@ def train(cfg: TrainConfig, log=print) -> dict[str, Any]:
         cache8 = cache.with_name(f"{cache.stem}-int8-{INT8_RECIPE}.npz") if cache else None
         embed8 = Int8Embedder(encoder_dir, work / "int8", cache8)
         test_fp32 = build_inputs(sp.test, rules, embed)
-        # The int8 test inputs exactly as the engine builds them: one encoder call per conversation.
+        # The int8 test inputs exactly as the engine builds them: each conversation's texts apart.
         test_int8 = build_inputs(sp.test, rules, embed8.exact, per_conversation=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)  # both encoders are loaded; the files are no longer needed

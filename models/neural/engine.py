@@ -4,8 +4,7 @@ One session per engine (per process), threads set for the machine. Each
 conversation's distinct turn texts are embedded apart from other
 conversations' (in length buckets, so padding stays small): a conversation's
 scores then depend on that conversation only, alone, in a batch, over HTTP or
-in an archive. The rule
-engine supplies features, evidence and metrics.
+in an archive. The rule engine supplies features, evidence and metrics.
 """
 
 from __future__ import annotations
@@ -42,6 +41,22 @@ def session(path: Path, threads: int | None) -> ort.InferenceSession:
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
+def load_tokenizer(path: Path) -> Tokenizer:
+    tokenizer = Tokenizer.from_file(str(path))
+    tokenizer.enable_truncation(MAX_TOKENS)
+    return tokenizer
+
+
+def pad_ids(rows: Sequence[list[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """Token id rows → ``input_ids`` and ``attention_mask``, padded to the longest row."""
+    ids = np.full((len(rows), max(len(r) for r in rows)), pad_id, np.int64)
+    mask = np.zeros_like(ids)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = r
+        mask[i, : len(r)] = 1
+    return ids, mask
+
+
 class OnnxEmbedder:
     def __init__(self, model_dir: Path, encoder_file: str = "encoder.int8.onnx", threads: int | None = None,
                  micro_batch: int = 64, bucket_ratio: float = BUCKET_RATIO) -> None:
@@ -51,8 +66,7 @@ class OnnxEmbedder:
         # Within a call, texts are length-sorted and cut into buckets whose longest text is
         # at most bucket_ratio times the shortest: padding a conversation's texts to its
         # longest one cost 1.8x the real tokens. The buckets depend on that call's texts only.
-        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-        self.tokenizer.enable_truncation(MAX_TOKENS)
+        self.tokenizer = load_tokenizer(model_dir / "tokenizer.json")
         self.pad_id = self.tokenizer.token_to_id("<pad>")
         self.session = session(model_dir / encoder_file, threads)
         self.micro_batch = micro_batch
@@ -71,13 +85,7 @@ class OnnxEmbedder:
         encodings = self.tokenizer.encode_batch([QUERY_PREFIX + t for t in texts])
         out = np.zeros((len(texts), 384), np.float32)
         for idx in self.buckets([len(e.ids) for e in encodings]):
-            width = max(len(encodings[i].ids) for i in idx)
-            ids = np.full((len(idx), width), self.pad_id, np.int64)
-            mask = np.zeros((len(idx), width), np.int64)
-            for row, i in enumerate(idx):
-                n = len(encodings[i].ids)
-                ids[row, :n] = encodings[i].ids
-                mask[row, :n] = 1
+            ids, mask = pad_ids([encodings[i].ids for i in idx], self.pad_id)
             out[idx] = self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
         return out
 
