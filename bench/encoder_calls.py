@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from neural import conversations  # noqa: E402
 
 from kefuqa.models.neural.engine import OnnxEmbedder  # noqa: E402
-from kefuqa.models.neural.features import kept_turns, turn_text  # noqa: E402
+from kefuqa.models.neural.features import conversation_texts  # noqa: E402
 
 
 def best(fn) -> float:
@@ -31,7 +31,7 @@ def best(fn) -> float:
 def main() -> None:
     model_dir = Path(sys.argv[1])
     convs = conversations(200)
-    groups = [sorted({turn_text(c.turns[i].text) for i in kept_turns(len(c.turns))}) for c in convs]
+    groups = [conversation_texts(c) for c in convs]
     for name, ratio in (("one call", float("inf")), ("buckets R=2", 2.0), ("buckets R=1.5", 1.5),
                         ("buckets R=1.25 (default)", 1.25)):
         embed = OnnxEmbedder(model_dir, threads=2, bucket_ratio=ratio)

@@ -32,6 +32,8 @@ def variants(enc_dir: Path, tmp: Path) -> dict[str, Path]:
     tok = enc_dir / "tokenizer.json"
     out = {"onnxruntime fp32": fp32,
            "int8, SmoothQuant alpha 0.75 (default)": quantize_int8(fp32, tmp / "sq75.onnx", tok),
+           "int8, SmoothQuant 0.75, SkipLayerNorm fused": quantize_int8(fp32, tmp / "sln.onnx", tok,
+                                                                         skip_layer_norm=True),
            "int8, not smoothed": quantize_int8(fp32, tmp / "plain.onnx", tok, alpha=None)}
     for alpha in (0.5, 0.9):
         out[f"int8, SmoothQuant alpha {alpha}"] = quantize_int8(fp32, tmp / f"sq{alpha}.onnx", tok, alpha=alpha)
@@ -53,7 +55,7 @@ def main() -> None:
     from kefuqa.models.baseline import RulesEngine
     from kefuqa.models.encoder.embed import Encoder
     from kefuqa.models.neural.engine import OnnxEmbedder, session
-    from kefuqa.models.neural.features import build_inputs, kept_turns, turn_text
+    from kefuqa.models.neural.features import build_inputs, conversation_texts
     from kefuqa.training.build_default import artifact_encoder, build_default, default_artifact
     from kefuqa.training.dataset import hand_files, load_corpus, load_split_ids, split
     from kefuqa.training.evaluation import evaluate_predictions
@@ -65,7 +67,7 @@ def main() -> None:
     enc_dir = artifact_encoder(default_artifact(), tmp / "enc")
     shutil.copy(enc_dir / "tokenizer.json", tmp / "tokenizer.json")
     convs = split(load_corpus(hand_files()), load_split_ids()).test
-    groups = [sorted({turn_text(c.turns[i].text) for i in kept_turns(len(c.turns))}) for c in convs]
+    groups = [conversation_texts(c) for c in convs]
     texts = sorted({t for g in groups for t in g})
     rules, head = RulesEngine(), session(model_dir / "head.onnx", args.threads)
     gold = [c.labels.model_dump() for c in convs]

@@ -60,7 +60,7 @@ def export_encoder(encoder_dir: Path, out: Path) -> Path:
 
 
 # Names how the int8 encoder is made; cached int8 embeddings are keyed by it.
-INT8_RECIPE = f"eager-attention-smoothquant-{ALPHA}"
+INT8_RECIPE = f"eager-attention-smoothquant-{ALPHA}-layernorm"
 
 
 def has_vnni() -> bool:
@@ -71,16 +71,24 @@ def has_vnni() -> bool:
     return "avx512_vnni" in flags or "avx_vnni" in flags
 
 
-def quantize_int8(fp32: Path, out: Path, tokenizer: Path, alpha: float | None = ALPHA) -> Path:
-    """Optimise (BERT fusions), smooth (``training/smoothquant.py``; ``alpha=None``
-    skips it), then dynamic int8 of every MatMul and the attention's QKV projection,
-    weights per output channel."""
+def quantize_int8(fp32: Path, out: Path, tokenizer: Path, alpha: float | None = ALPHA,
+                  skip_layer_norm: bool = False) -> Path:
+    """Optimise (BERT fusions; SkipLayerNormalization only with ``skip_layer_norm``),
+    smooth (``training/smoothquant.py``; ``alpha=None`` skips it), then dynamic int8 of
+    every MatMul and the attention's QKV projection, weights per output channel."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
 
+    # onnxruntime's CPU SkipLayerNormalization took 0.67 s of a 2.5 s encoder profile
+    # against 0.09 s for the Add + LayerNormalization it replaces; the engine's sessions
+    # keep it unfused too (models/neural/engine.py). Measured in bench/quantization.py.
+    fusions = FusionOptions("bert")
+    fusions.enable_skip_layer_norm = fusions.enable_bias_skip_layer_norm = skip_layer_norm
     with tempfile.TemporaryDirectory() as tmp:
         opt_path = Path(tmp) / "opt.onnx"
-        opt = optimize_model(str(fp32), model_type="bert", num_heads=12, hidden_size=384)
+        opt = optimize_model(str(fp32), model_type="bert", num_heads=12, hidden_size=384,
+                             optimization_options=fusions)
         opt.save_model_to_file(str(opt_path))
         if alpha is not None:
             opt_path = smooth(opt_path, Path(tmp) / "smooth.onnx", tokenizer, calibration_texts(), alpha)

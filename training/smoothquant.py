@@ -31,11 +31,11 @@ N_CALIBRATION = 512
 
 def calibration_texts(n: int = N_CALIBRATION, seed: int = 0) -> list[str]:
     """Distinct turn texts (as the engine embeds them) of the bundled corpus's training split."""
-    from kefuqa.models.neural.features import kept_turns, turn_text
+    from kefuqa.models.neural.features import conversation_texts
     from kefuqa.training.dataset import hand_files, load_corpus, load_split_ids, split
 
     train = split(load_corpus(hand_files()), load_split_ids()).train
-    texts = sorted({turn_text(c.turns[i].text) for c in train for i in kept_turns(len(c.turns))})
+    texts = sorted({t for c in train for t in conversation_texts(c)})
     return sorted(random.Random(seed).sample(texts, min(n, len(texts))))
 
 

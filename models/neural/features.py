@@ -35,6 +35,11 @@ def turn_text(text: str) -> str:
     return normalize(text)[:300]  # chat turns are short; bound the tokenizer's work
 
 
+def conversation_texts(conv: Conversation) -> list[str]:
+    """The distinct texts the engine embeds for ``conv``, sorted: one call's worth."""
+    return sorted({turn_text(conv.turns[i].text) for i in kept_turns(len(conv.turns))})
+
+
 def _embed_all(norm: list[list[str]], embed: EmbedFn, per_conversation: bool) -> list[dict[str, np.ndarray]]:
     """text → vector, per conversation. With ``per_conversation`` each conversation's
     distinct texts go to ``embed`` as one call, so a conversation's vectors depend on

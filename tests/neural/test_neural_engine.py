@@ -48,17 +48,16 @@ def test_records_follow_the_contract_and_beat_rules(int8_records, test_split):
 
 
 def test_int8_agrees_with_pytorch_fp32(model_dir, test_split, int8_records, tmp_path):
-    """The issue's target is 99% per label; not met on two labels. With SmoothQuant
-    int8 (training/smoothquant.py) and a head trained to agree on fp32 and int8
-    embeddings, the shipped model agrees on politeness and emotional_control 98.8%
-    (2 of 171 conversations flip), resolution 99.4% and sentiment 100% of the fixed
-    split. This guards against regressions at 98.5%."""
+    """The issue's target: int8 labels agree with PyTorch fp32 on >= 99% of the fixed
+    split, per label. With SmoothQuant int8 (training/smoothquant.py) and a head trained
+    to agree on fp32 and int8 embeddings, the shipped model agrees on 100 / 99.4 / 99.4 /
+    100% (one conversation of 171 flips on emotional_control and on resolution)."""
     encoder = Encoder(artifact_encoder(default_artifact(), tmp_path))
     fp32 = NeuralEngine(model_dir, embedder=lambda texts: encoder.embed(texts, batch_size=64, max_length=128))
     fp32_records = [r for i in range(0, len(test_split), 32) for r in fp32.score_batch(test_split[i : i + 32])]
     for name in ("politeness", "emotional_control", "resolution", "sentiment"):
         agree = np.mean([a["labels"][name] == b["labels"][name] for a, b in zip(int8_records, fp32_records)])
-        assert agree >= 0.985, (name, agree)
+        assert agree >= 0.99, (name, agree)
 
 
 def test_scores_do_not_depend_on_the_batch(model_dir, test_split):
@@ -93,3 +92,15 @@ def test_build_is_deterministic(model_dir, tmp_path):
     digest = lambda p: hashlib.sha256(p.read_bytes()).hexdigest()  # noqa: E731
     for name in ("encoder.int8.onnx", "head.onnx", "tokenizer.json"):
         assert digest(model_dir / name) == digest(tmp_path / "registry" / again / name)
+
+
+def test_int8_encoder_keeps_layer_norm_unfused(model_dir):
+    """onnxruntime's CPU SkipLayerNormalization was 7x slower than the Add +
+    LayerNormalization it replaces (training/export.py): the build must not fuse it,
+    and every quantised MatMul keeps its SmoothQuant factors."""
+    import onnx
+
+    ops = [n.op_type for n in onnx.load(str(model_dir / "encoder.int8.onnx")).graph.node]
+    assert "SkipLayerNormalization" not in ops
+    assert ops.count("LayerNormalization") == 24 and ops.count("QAttention") == 12
+    assert ops.count("MatMulInteger") == 36 and ops.count("DynamicQuantizeLinear") == 48
