@@ -50,16 +50,14 @@ def _engine(kind: str, model_dir: Path, enc_dir: Path, threads: int):
     return NeuralEngine(model_dir, embedder=lambda t: encoder.embed(t, batch_size=32, max_length=128))
 
 
-def _run(kind: str, model_dir: str, enc_dir: str, n: int, runs: int, threads: int, out: mp.Queue) -> None:
+def _run(kind: str, model_dir: str, enc_dir: str, n: int, threads: int, latency: bool, out: mp.Queue) -> None:
     convs = conversations(n)
     engine = _engine(kind, Path(model_dir), Path(enc_dir), threads)
-    rates, labels = [], []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        labels = [r["labels"] for i in range(0, n, 32) for r in engine.score_batch(convs[i : i + 32])]
-        rates.append(n / (time.perf_counter() - t0))
+    t0 = time.perf_counter()
+    labels = [r["labels"] for i in range(0, n, 32) for r in engine.score_batch(convs[i : i + 32])]
+    rate = n / (time.perf_counter() - t0)
     lat = []
-    if kind == "int8":
+    if latency:
         long = [c for c in convs if len(c.turns) >= 20] or convs
         one = long[0].model_copy(update={"turns": (long[0].turns * 2)[:20]})
         for _ in range(60):
@@ -68,7 +66,7 @@ def _run(kind: str, model_dir: str, enc_dir: str, n: int, runs: int, threads: in
             lat.append((time.perf_counter() - t0) * 1000)
     status = Path("/proc/self/status").read_text()
     peak = float(next(l for l in status.splitlines() if l.startswith("VmHWM")).split()[1]) / 1024
-    out.put({"kind": kind, "rates": rates, "labels": labels, "latency_ms": lat, "peak_rss_mb": peak})
+    out.put({"kind": kind, "rate": rate, "labels": labels, "latency_ms": lat, "peak_rss_mb": peak})
 
 
 def sizes(tmp: Path, kept: Path) -> list[tuple[str, int, float]]:
@@ -105,19 +103,29 @@ def main() -> None:
     enc_dir = artifact_encoder(default_artifact(), tmp / "enc")  # the same (fine-tuned) encoder, fp32
     export_encoder(enc_dir, model_dir / "encoder.onnx")
     ctx = mp.get_context("spawn")
-    results = {}
-    for kind in ("int8", "ort-fp32", "fp32"):  # one after the other, each in a fresh process
-        q = ctx.Queue()
-        p = ctx.Process(target=_run, args=(kind, str(model_dir), str(enc_dir), args.n, args.runs, args.threads, q))
-        p.start()
-        results[kind] = q.get()
-        p.join()
+    kinds = ("int8", "ort-fp32", "fp32")
+    results = {k: {"rates": [], "labels": [], "latency_ms": [], "peak_rss_mb": 0.0} for k in kinds}
+    # Each timed pass is a fresh process (so peak RSS is the engine's own), and the runs are
+    # interleaved across engines so that load from other users of the machine falls on all alike.
+    for run in range(args.runs):
+        for kind in kinds:
+            q = ctx.Queue()
+            p = ctx.Process(target=_run, args=(kind, str(model_dir), str(enc_dir), args.n, args.threads,
+                                               kind == "int8" and run == 0, q))
+            p.start()
+            res = q.get()
+            p.join()
+            r = results[kind]
+            r["rates"].append(res["rate"])
+            r["labels"] = res["labels"]
+            r["latency_ms"] += res["latency_ms"]
+            r["peak_rss_mb"] = max(r["peak_rss_mb"], res["peak_rss_mb"])
     i8, o32, f32 = results["int8"], results["ort-fp32"], results["fp32"]
     agree = sum(a == b for a, b in zip(i8["labels"], f32["labels"])) / args.n
     per_label = {k: sum(a[k] == b[k] for a, b in zip(i8["labels"], f32["labels"])) / args.n for k in i8["labels"][0]}
     r8, ro, r32 = (statistics.median(x["rates"]) for x in (i8, o32, f32))
     lat = sorted(i8["latency_ms"])
-    print(f"{args.n} conversations, {args.runs} runs each, {args.threads} threads, one process per engine")
+    print(f"{args.n} conversations, {args.runs} interleaved runs each, {args.threads} threads, a process per run")
     print(f"{'engine':<34}{'conv/s (median)':>16}{'vs fp32':>9}{'peak RSS MB':>13}")
     for name, r, res in (("onnxruntime int8 (the default)", r8, i8), ("onnxruntime fp32, same graph", ro, o32),
                          ("PyTorch fp32 eager (same model)", r32, f32)):

@@ -3,7 +3,7 @@ measures the options side by side, in one run, on the fixed test split:
 
 - encoder time for the test split's texts, each conversation's texts apart (in
   length buckets) as the engine does it, against PyTorch fp32 eager of the same
-  model (all texts length-sorted, 32 a call);
+  model (all texts length-sorted, 32 a call); runs interleaved, medians;
 - cosine of each text's embedding to PyTorch fp32 (mean and worst);
 - labels of the current model's head on those embeddings: macro-F1 per label and
   the number of test conversations whose label differs from fp32.
@@ -82,24 +82,26 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     encoder = Encoder(enc_dir)
-    times = []
+    embedders = {name: OnnxEmbedder(tmp, encoder_file=path.name, threads=args.threads)
+                 for name, path in variants(enc_dir, tmp).items()}
+    # Runs are interleaved (each run times every encoder once) so that load from other
+    # users of this shared machine falls on all of them alike; medians are per encoder.
+    times: dict[str, list[float]] = {name: [] for name in ["PyTorch fp32 eager", *embedders]}
+    tables: dict[str, list[dict]] = {}
     for _ in range(args.runs):
         t0 = time.perf_counter()
-        ref_vecs = encoder.embed(texts, batch_size=32, max_length=128)
-        times.append(time.perf_counter() - t0)
-    ref = dict(zip(texts, ref_vecs))
-    t_ref = statistics.median(times)
+        ref = dict(zip(texts, encoder.embed(texts, batch_size=32, max_length=128)))
+        times["PyTorch fp32 eager"].append(time.perf_counter() - t0)
+        for name, emb in embedders.items():
+            t0 = time.perf_counter()
+            tables[name] = [dict(zip(g, emb(g))) for g in groups]
+            times[name].append(time.perf_counter() - t0)
+    t_ref = statistics.median(times["PyTorch fp32 eager"])
     ref_labels = labels([ref] * len(convs))
     rows = [("PyTorch fp32 eager", t_ref, 1.0, 1.0, ref_labels)]
-    for name, path in variants(enc_dir, tmp).items():
-        emb = OnnxEmbedder(tmp, encoder_file=path.name, threads=args.threads)
-        times = []
-        for _ in range(args.runs):
-            t0 = time.perf_counter()
-            tables = [dict(zip(g, emb(g))) for g in groups]
-            times.append(time.perf_counter() - t0)
-        cos = np.array([float(table[t] @ ref[t]) for table in tables for t in table])
-        rows.append((name, statistics.median(times), cos.mean(), cos.min(), labels(tables)))
+    for name, tabs in tables.items():
+        cos = np.array([float(table[t] @ ref[t]) for table in tabs for t in table])
+        rows.append((name, statistics.median(times[name]), cos.mean(), cos.min(), labels(tabs)))
     print(f"{len(convs)} test conversations, {len(texts)} distinct texts, {args.threads} threads, "
           f"median of {args.runs} runs; head of model {model_dir.name}")
     head_cols = "".join(f"{n[:10]:>11}" for n in LABELS)

@@ -29,6 +29,7 @@ from torch import nn
 
 from kefuqa.contract import LABELS, Conversation
 from kefuqa.models.baseline import RulesEngine
+from kefuqa.models.neural.engine import BUCKET_RATIO
 from kefuqa.models.neural.features import BatchInputs, build_inputs, turn_text
 from kefuqa.models.neural.head import EMBED_DIM, ConversationHead, EnsembleHead
 from kefuqa.training.augment import augment_corpus
@@ -60,7 +61,7 @@ class TrainConfig:
     # Gaussian noise on the (unit-norm) embeddings while training: a little more robustness
     # than the int8/fp32 pairs alone give.
     embed_noise: float = 0.005
-    embedding_cache: Path | None = None  # fp32 embeddings; int8 ones go beside it (…-int8-<INT8_RECIPE>.npz)
+    embedding_cache: Path | None = None  # fp32 embeddings; int8 ones go beside it (…-int8-<INT8_RECIPE>-r<BUCKET_RATIO>.npz)
     int8_share: float = 0.5  # share of fit conversations drawn with int8 embeddings each step
     finetune_epochs: int = 0  # > 0: stage 1 fine-tunes the encoder with LoRA adapters (training/finetune.py)
     lora: Path | None = None  # adapters of an earlier stage 1 to reuse (instead of fine-tuning)
@@ -311,7 +312,8 @@ def train(cfg: TrainConfig, log=print) -> dict[str, Any]:
             tag = hashlib.sha256((lora / "adapter_model.safetensors").read_bytes()).hexdigest()[:12]
             cache = cache.with_name(f"{cache.stem}-lora-{tag}.npz") if cache else None
         embed = CachedEmbedder(encoder_dir, device, cache)
-        cache8 = cache.with_name(f"{cache.stem}-int8-{INT8_RECIPE}.npz") if cache else None
+        # An int8 embedding also depends on the texts bucketed with it (dynamic scales).
+        cache8 = cache.with_name(f"{cache.stem}-int8-{INT8_RECIPE}-r{BUCKET_RATIO}.npz") if cache else None
         embed8 = Int8Embedder(encoder_dir, work / "int8", cache8)
         test_fp32 = build_inputs(sp.test, rules, embed)
         # The int8 test inputs exactly as the engine builds them: each conversation's texts apart.

@@ -25,7 +25,10 @@ from kefuqa.models.neural.features import EmbedFn, build_inputs
 
 QUERY_PREFIX = "query: "  # e5's prefix for symmetric tasks (see models/encoder/embed.py)
 MAX_TOKENS = 128
-BUCKET_RATIO = 1.25  # of 1.25 / 1.5 / 2 / one call, 1.25 was fastest (1.5x faster than one call)
+# Buckets also set which texts share an int8 scale, so the head is trained for one ratio.
+# 2 was about 8% faster (bench/encoder_calls.py), but at 2 the head trained at 1.25 flipped
+# 2 of 171 test labels where it flips 1, and a head retrained at 2 scored worse.
+BUCKET_RATIO = 1.25
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:

@@ -78,9 +78,9 @@ def test_buckets_cut_padding_within_one_call(model_dir):
     from kefuqa.models.neural.engine import OnnxEmbedder
 
     emb = OnnxEmbedder(model_dir, micro_batch=3)
-    lengths = [10, 40, 11, 12, 13, 50, 9]
+    lengths = [10, 40, 11, 12, 13, 50, 9, 25]
     got = emb.buckets(lengths)
-    assert [[lengths[i] for i in b] for b in got] == [[9, 10, 11], [12, 13], [40, 50]]
+    assert [[lengths[i] for i in b] for b in got] == [[9, 10, 11], [12, 13], [25], [40, 50]]
     assert sorted(i for b in got for i in b) == list(range(len(lengths)))
     texts = ["亲，在的", "好的呢亲，这边马上为您登记补发，请您耐心等待一下哦，谢谢亲的理解与支持"] * 2
     together = emb(texts)
