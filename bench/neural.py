@@ -130,6 +130,9 @@ def main() -> None:
     for name, r, res in (("onnxruntime int8 (the default)", r8, i8), ("onnxruntime fp32, same graph", ro, o32),
                          ("PyTorch fp32 eager (same model)", r32, f32)):
         print(f"{name:<34}{r:>16.1f}{r / r32:>8.2f}x{res['peak_rss_mb']:>13.0f}")
+    paired = [a / b for a, b in zip(i8["rates"], f32["rates"])]  # runs are interleaved: adjacent passes
+    print(f"int8 vs PyTorch fp32 per run: {', '.join(f'{x:.2f}x' for x in paired)}; "
+          f"median {statistics.median(paired):.2f}x")
     print(f"label agreement int8 vs PyTorch fp32: all four {agree:.1%}; "
           + ", ".join(f"{k} {v:.1%}" for k, v in per_label.items()))
     print(f"one 20-turn conversation, int8: p50 {lat[len(lat) // 2]:.1f} ms, p99 {lat[int(len(lat) * 0.99) - 1]:.1f} ms")
