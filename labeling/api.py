@@ -204,23 +204,26 @@ def make_router(settings: Settings, config: ReviewConfig | None = None) -> APIRo
     def get_queue(user: User, limit: int = Query(50, ge=1, le=500)) -> dict[str, Any]:
         return run(lambda s: queue.build_queue(s, user, limit))
 
-    @router.get("/api/review/items/{conversation_id}", tags=["review"])
-    def get_item(conversation_id: str, user: User) -> dict[str, Any]:
-        return run(lambda s: reviews.item(s, user, conversation_id))
-
-    @router.post("/api/review/items/{conversation_id}/review", tags=["review"],
+    # Conversation ids may contain "/" (e.g. "shop-7/2026-11/c1"); the page sends them
+    # percent-encoded, which arrives decoded, so the id is a path parameter. The /review and
+    # /audit routes come first: the id before them is whatever precedes the suffix.
+    @router.post("/api/review/items/{conversation_id:path}/review", tags=["review"],
                  responses={409: {"description": "someone saved this item after you loaded it"}})
     def save(conversation_id: str, body: ReviewBody, user: User) -> dict[str, Any]:
         return run(lambda s: reviews.save_review(s, user, conversation_id, body.labels, version=body.version,
                                                        comment=body.comment, lead_time=body.lead_time), write=True)
 
-    @router.get("/api/review/items/{conversation_id}/audit", tags=["review"])
+    @router.get("/api/review/items/{conversation_id:path}/audit", tags=["review"])
     def item_audit(conversation_id: str, user: User) -> dict[str, Any]:
         def go(s: Session) -> dict[str, Any]:
             access.get_conversation(s, user, conversation_id)
             access.require_reviewer(user)
             return {"entries": audit.entries(s, conversation_id=conversation_id)}
         return run(go)
+
+    @router.get("/api/review/items/{conversation_id:path}", tags=["review"])
+    def get_item(conversation_id: str, user: User) -> dict[str, Any]:
+        return run(lambda s: reviews.item(s, user, conversation_id))
 
     @router.get("/api/review/mine", tags=["review"], summary="An agent's own scored conversations")
     def mine(user: User) -> dict[str, Any]:

@@ -198,3 +198,20 @@ def test_concurrent_blind_reviews_of_a_double_item_are_both_kept(server, engine)
             assert sorted(r["reviewer"] for r in view["reviews"]) == ["rev", "rev2"]
             assert view["task"]["status"] == "done" and view["task"]["version"] == 3
             assert lead.get("/api/review/queue").json()["items"][0]["kind"] == "adjudicate"
+
+
+def test_ids_with_slashes_work_percent_encoded(engine, settings):
+    """Archive ids like "shop-7/2026-11/c1" are common; the page percent-encodes them."""
+    cid = "shop-7/2026-11/c1"
+    load(engine, [(cid, "a-1", 0.5)], teams={"a-1": "north"})
+    users(engine, ("rev", "reviewer", "north"))
+    with Server(create_app(settings, ReviewConfig(file_days=None))) as srv, client(srv, "rev") as c:
+        path = "/api/review/items/" + cid.replace("/", "%2F")
+        item = c.get(path)
+        assert item.status_code == 200, item.text
+        assert item.json()["conversation"]["id"] == cid
+        saved = c.post(path + "/review", json={"labels": CORRECTED, "version": item.json()["task"]["version"]})
+        assert saved.status_code == 200, saved.text
+        assert c.get(path).json()["task"]["final_labels"] == CORRECTED
+        assert [e["action"] for e in c.get(path + "/audit").json()["entries"]] == ["review.saved"]
+        assert c.get("/api/review/items/shop-7%2Fnope").status_code == 404
