@@ -29,6 +29,7 @@ from . import access, agreement, audit, auth, disputes, export, interop, queue, 
 from .access import ReviewError
 from .config import ReviewConfig, db_url
 from .db import StoreError, open_engine, session
+from .throttle import LoginThrottle
 
 COOKIE = "kefuqa_review"
 STATIC = Path(__file__).resolve().parent / "static"
@@ -119,6 +120,7 @@ def make_router(settings: Settings, config: ReviewConfig | None = None) -> APIRo
         store.close()  # connections go back when the app stops
 
     router = APIRouter(lifespan=lifespan)
+    throttle = LoginThrottle(cfg.login_attempts, cfg.login_window_minutes * 60)
 
     @contextmanager
     def tx(write: bool = False) -> Iterator[Session]:
@@ -168,12 +170,19 @@ def make_router(settings: Settings, config: ReviewConfig | None = None) -> APIRo
 
     # ---------------------------------------------------------------- login
     @router.post("/api/review/login", tags=["review"], summary="Log in; sets the session cookie")
-    def login(body: LoginBody, response: Response) -> dict[str, Any]:
+    def login(body: LoginBody, request: Request, response: Response) -> dict[str, Any]:
+        address = request.client.host if request.client else ""
+        wait = throttle.retry_after(body.name, address)
+        if wait:
+            raise HTTPException(429, {"message": f"too many failed logins for {body.name!r}; try again in {wait} s"},
+                                headers={"Retry-After": str(wait)})
         with tx(write=True) as s:
             try:
                 token, user = auth.login(s, body.name, body.password, cfg.session_hours)
             except auth.AuthError as exc:
+                throttle.failed(body.name, address)
                 raise HTTPException(401, {"message": str(exc)}) from exc
+        throttle.succeeded(body.name, address)
         response.set_cookie(COOKIE, token, max_age=int(cfg.session_hours * 3600), httponly=True, samesite="strict",
                             secure=cfg.cookie_secure, path="/")
         return {"user": user.as_dict(), **({"token": token} if body.bearer else {})}

@@ -45,6 +45,8 @@ class ReviewConfig(BaseSettings):
     escalate_days: int = Field(5, ge=1, description="working days after the answer to escalate once")
     second_answer_days: int = Field(5, ge=1, description="working days for the second level to decide")
     session_hours: float = Field(12.0, gt=0, description="how long a login lasts")
+    login_attempts: int = Field(5, ge=1, description="failed logins per account and address before a pause")
+    login_window_minutes: float = Field(15.0, gt=0, description="window of those failures, and the longest pause")
     cookie_secure: bool = Field(False, description="mark the session cookie Secure (set behind HTTPS)")
     uncertain_share: float = Field(0.2, ge=0, le=1, description="least confident share of an import queued for review")
     sample_share: float = Field(0.05, ge=0, le=1, description="random stratified calibration sample of an import")

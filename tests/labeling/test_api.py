@@ -215,3 +215,31 @@ def test_ids_with_slashes_work_percent_encoded(engine, settings):
         assert c.get(path).json()["task"]["final_labels"] == CORRECTED
         assert [e["action"] for e in c.get(path + "/audit").json()["entries"]] == ["review.saved"]
         assert c.get("/api/review/items/shop-7%2Fnope").status_code == 404
+
+
+def test_failed_logins_are_throttled_per_account_and_address(engine, settings):
+    users(engine, ("rev", "reviewer", "north"), ("rev2", "reviewer", "north"))
+    app = create_app(settings, ReviewConfig(file_days=None, login_attempts=3))
+    with Server(app) as srv, httpx.Client(base_url=srv.url, timeout=10) as c:
+        for _ in range(3):
+            assert c.post("/api/review/login", json={"name": "rev", "password": "wrong"}).status_code == 401
+        r = c.post("/api/review/login", json={"name": "rev", "password": PASSWORD})  # right, but paused
+        assert r.status_code == 429 and 1 <= int(r.headers["Retry-After"]) <= 900
+        assert "too many failed logins" in r.json()["detail"]["message"]
+        assert c.post("/api/review/login", json={"name": "rev2", "password": PASSWORD}).status_code == 200
+
+
+def test_throttle_window_and_success_reset():
+    from kefuqa.labeling.throttle import LoginThrottle
+
+    now = [1000.0]
+    t = LoginThrottle(attempts=2, window=60, clock=lambda: now[0])
+    t.failed("rev", "1.2.3.4")
+    t.succeeded("rev", "1.2.3.4")  # a success forgets earlier failures
+    t.failed("rev", "1.2.3.4")
+    now[0] += 10
+    t.failed("rev", "1.2.3.4")
+    assert t.retry_after("rev", "1.2.3.4") == 50  # until the first failure is 60 s old
+    assert t.retry_after("rev", "5.6.7.8") == 0 and t.retry_after("other", "1.2.3.4") == 0
+    now[0] += 50
+    assert t.retry_after("rev", "1.2.3.4") == 0
