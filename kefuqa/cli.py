@@ -11,6 +11,8 @@ import argparse
 import importlib
 import sys
 
+from kefuqa.settings import SettingsError
+
 # Modules that expose ``register(subparsers)``; each subparser sets ``func``.
 _COMMAND_MODULES = (
     "kefuqa.service.cli",
@@ -46,6 +48,9 @@ def main(argv: list[str] | None = None) -> None:
         code = args.func(args) or 0
     except BrokenPipeError:  # output piped into `head` and closed: not an error
         code = 0
+    except SettingsError as exc:  # a bad KEFUQA_* variable: say which, no traceback
+        print(f"kefuqa: {exc}", file=sys.stderr)
+        code = 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         code = 130

@@ -111,7 +111,7 @@ class UserBody(BaseModel):
 
 
 def make_router(settings: Settings, config: ReviewConfig | None = None) -> APIRouter:
-    cfg = config or ReviewConfig()
+    cfg = config or settings.review
     store = _Store(db_url(settings))
 
     @asynccontextmanager

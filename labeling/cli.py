@@ -156,11 +156,10 @@ def _users_passwd(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _import(args: argparse.Namespace, settings: Settings) -> int:
-    from .config import ReviewConfig
     from .db import session
     from .importer import import_scores, read_roster, read_score_records
 
-    cfg = ReviewConfig()
+    cfg = settings.review
     problems: list[str] = []
     convs = {}
     for line_no, item in read_conversations(args.conversations, settings.limits):
@@ -296,11 +295,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from .app import create_app
-    from .config import ReviewConfig
 
     if args.db:
         settings = settings.model_copy(update={"review_db_url": args.db})
-    app = create_app(settings, ReviewConfig())
+    app = create_app(settings)
     print(f"review app on http://{args.host}:{args.port}/review")
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0

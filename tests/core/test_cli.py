@@ -95,3 +95,26 @@ def test_rules_check_ok(tmp_path):
     f.write_text("rules:\n  - id: taboo.extra\n    category: taboo\n    kind: rude\n    phrases: [你烦不烦]\n", encoding="utf-8")
     res = run("rules", "check", str(f))
     assert res.returncode == 0 and "OK" in res.stdout
+
+
+def test_a_bad_setting_names_its_variable_without_a_traceback(tmp_path):
+    import os
+
+    env = {**os.environ, "KEFUQA_REVIEW_TIMEZONE": "Mars/Olympus", "KEFUQA_BATCH_SIZE": "0"}
+    for var in ("KEFUQA_REVIEW_TIMEZONE", "KEFUQA_BATCH_SIZE"):
+        res = subprocess.run([KEFUQA, "score", str(EXAMPLES), "-o", str(tmp_path / "o.jsonl"), "--engine", "rules"],
+                             capture_output=True, text=True, timeout=120, env={**os.environ, var: env[var]})
+        assert res.returncode == 2, res.stderr
+        assert var in res.stderr and "Traceback" not in res.stderr
+        assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_review_settings_are_part_of_the_one_settings_object(monkeypatch):
+    from kefuqa.labeling.config import ReviewConfig
+    from kefuqa.settings import load_settings
+
+    monkeypatch.setenv("KEFUQA_REVIEW_ANSWER_DAYS", "7")
+    monkeypatch.setenv("KEFUQA_REVIEW_HOLIDAYS", "2026-10-01,2026-10-02")
+    settings = load_settings()
+    assert isinstance(settings.review, ReviewConfig)
+    assert settings.review.answer_days == 7 and len(settings.review.holidays) == 2
