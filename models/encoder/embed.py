@@ -14,6 +14,8 @@ windows; identical for anything that fits, which is every chat turn).
 
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -91,15 +93,14 @@ class Encoder:
         return out[0] if single else out
 
 
-_CACHE: dict[tuple[str, str], Encoder] = {}
-
-
 def load_encoder(model_dir: str | Path, device: str = "cpu") -> Encoder:
-    """Load (once per process) the encoder in ``model_dir``."""
-    key = (str(Path(model_dir).resolve()), device)
-    if key not in _CACHE:
-        _CACHE[key] = Encoder(model_dir, device)
-    return _CACHE[key]
+    """Load (once per process, for notebooks) the encoder in ``model_dir``."""
+    return _load_encoder(str(Path(model_dir).resolve()), device)
+
+
+@functools.lru_cache(maxsize=4)  # a few encoders at most; each holds ~100 MB
+def _load_encoder(model_dir: str, device: str) -> Encoder:
+    return Encoder(model_dir, device)
 
 
 def embed(

