@@ -102,6 +102,10 @@ class TeamBody(BaseModel):
     restricted: bool
 
 
+class ActiveBody(BaseModel):
+    active: bool
+
+
 class UserBody(BaseModel):
     name: str
     role: Literal["reviewer", "lead", "admin", "agent"]
@@ -293,6 +297,22 @@ def make_router(settings: Settings, config: ReviewConfig | None = None) -> APIRo
         return run(lambda s: auth.principal(auth.add_user(
             s, body.name, body.role, body.password, team=body.team, agent_id=body.agent_id, actor=user.name)
         ).as_dict(), write=True)
+
+    @router.post("/api/review/users/{name}/active", tags=["admin"], summary="Enable or disable a login")
+    def set_user_active(name: str, body: ActiveBody, user: User) -> dict[str, Any]:
+        _admin(user)
+        if name == user.name and not body.active:
+            raise HTTPException(409, {"message": "an admin cannot disable their own login"})
+
+        def go(s: Session) -> dict[str, Any]:
+            auth.set_active(s, name, body.active, actor=user.name)
+            return {"name": name, "active": body.active}
+        try:
+            return run(go, write=True)
+        except HTTPException as exc:  # set_active says "no user …" as an AuthError (422 in tx)
+            if exc.status_code == 422 and "no user" in str(exc.detail):
+                raise HTTPException(404, exc.detail) from exc
+            raise
 
     # ---------------------------------------------------------------- interop
     @router.get("/api/review/export", tags=["interop"], summary="training (JSONL), scores (JSONL), label-studio (JSON)")

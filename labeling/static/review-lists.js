@@ -130,3 +130,33 @@ async function showAudit() {
   }
 }
 
+
+// ------------------------------------------------------------------ users (admins)
+async function showUsers() {
+  const data = await api("GET", "/users");
+  show("users");
+  const body = clear(document.querySelector("#users-table tbody"));
+  for (const u of data.users) {
+    const self = u.name === state.user.name;
+    body.appendChild(el("tr", {class: u.active ? "" : "inactive", dataset: {name: u.name}},
+      el("td", {}, u.name), el("td", {}, u.role), el("td", {}, u.team || ""), el("td", {}, u.agent_id || ""),
+      el("td", {}, u.active ? "yes" : "no"),
+      el("td", {}, self ? "" : el("button", {type: "button", onclick: async () => {
+        try { await api("POST", "/users/" + encodeURIComponent(u.name) + "/active", {active: !u.active}); await showUsers(); }
+        catch (e) { toast(e.message, true); } }}, u.active ? "Disable 停用" : "Enable 启用"))));
+  }
+  const form = $("user-form");
+  form.onsubmit = async (ev) => {
+    ev.preventDefault();
+    const f = new FormData(form);
+    const body = {name: f.get("name").trim(), role: f.get("role"), password: f.get("password"),
+                  team: f.get("team").trim() || null, agent_id: f.get("agent_id").trim() || null};
+    $("user-error").textContent = "";
+    try {
+      await api("POST", "/users", body);
+      form.reset();
+      toast(`Added ${body.name}`);
+      await showUsers();
+    } catch (e) { $("user-error").textContent = e.message; }
+  };
+}

@@ -49,7 +49,8 @@ function toast(msg, bad) {
 class ApiError extends Error {
   constructor(status, body) {
     const d = body && body.detail;
-    const msg = d && typeof d === "object" && !Array.isArray(d) ? d.message : (Array.isArray(d) ? d.join("; ") : d);
+    const field = (x) => x && x.msg ? `${(x.loc || []).slice(1).join(".")}: ${x.msg}` : String(x);
+    const msg = d && typeof d === "object" && !Array.isArray(d) ? d.message : (Array.isArray(d) ? d.map(field).join("; ") : d);
     super(msg || ("HTTP " + status));
     this.status = status; this.body = body;
   }
@@ -98,6 +99,7 @@ async function route() {
       case "mine": await showMine(); break;
       case "agreement": await showAgreement(); break;
       case "audit": await showAudit(); break;
+      case "users": await showUsers(); break;
       default: location.hash = "#/" + fallback;
     }
   } catch (e) {

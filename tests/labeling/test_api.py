@@ -243,3 +243,27 @@ def test_throttle_window_and_success_reset():
     assert t.retry_after("rev", "5.6.7.8") == 0 and t.retry_after("other", "1.2.3.4") == 0
     now[0] += 50
     assert t.retry_after("rev", "1.2.3.4") == 0
+
+
+def test_admin_disables_and_enables_a_login_over_http(engine, settings):
+    users(engine, ("boss", "admin", None), ("rev", "reviewer", "north"))
+    with Server(create_app(settings, ReviewConfig(file_days=None))) as srv, client(srv, "boss") as admin:
+        with client(srv, "rev") as rev:
+            assert rev.get("/api/review/me").status_code == 200
+            assert rev.post("/api/review/users/rev/active", json={"active": False}).status_code == 403  # admins only
+            assert admin.post("/api/review/users/rev/active", json={"active": False}).json() == {"name": "rev", "active": False}
+            assert rev.get("/api/review/me").status_code == 401  # its sessions end at once
+        assert c_login(srv, "rev") == 401
+        listed = {u["name"]: u["active"] for u in admin.get("/api/review/users").json()["users"]}
+        assert listed == {"boss": True, "rev": False}
+        assert admin.post("/api/review/users/rev/active", json={"active": True}).status_code == 200
+        assert c_login(srv, "rev") == 200
+        assert admin.post("/api/review/users/boss/active", json={"active": False}).status_code == 409
+        assert admin.post("/api/review/users/nobody/active", json={"active": True}).status_code == 404
+        actions = [e["action"] for e in admin.get("/api/review/audit").json()["entries"]]
+        assert "user.deactivated" in actions and "user.activated" in actions
+
+
+def c_login(server: Server, name: str) -> int:
+    with httpx.Client(base_url=server.url, timeout=10) as c:
+        return c.post("/api/review/login", json={"name": name, "password": PASSWORD}).status_code

@@ -138,3 +138,49 @@ def test_reviewer_corrects_a_label_in_the_browser(browser, app_url, db_url):
     assert page.evaluate("window.__pwned") is None
     assert problems == []
     context.close()
+
+
+def test_admin_manages_users_in_the_browser(browser, app_url, engine):
+    users(engine, ("boss", "admin", None))
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    expect = playwright_api.expect
+
+    page.goto(app_url + "/review")
+    page.fill("#login-name", "boss")
+    page.fill("#login-password", PASSWORD)
+    page.click("#login-submit")
+    page.click('#nav a[href="#/users"]')
+    rows = page.locator("#users-table tbody tr")
+    expect(rows).to_have_count(2)  # boss and rev
+    expect(page.locator('#users-table tr[data-name="boss"] button')).to_have_count(0)  # not oneself
+
+    page.fill("#user-name", "zhao")
+    page.select_option("#user-role", "agent")
+    page.fill("#user-agent-id", "a-099")
+    page.fill("#user-password", "short")
+    page.click("#user-submit")
+    expect(page.locator("#user-error")).to_contain_text("at least 8 characters")  # the store's rule, in the form
+    expect(rows).to_have_count(2)
+    page.fill("#user-password", PASSWORD)
+    page.click("#user-submit")
+    zhao = page.locator('#users-table tr[data-name="zhao"]')
+    expect(zhao).to_contain_text("a-099")
+    expect(zhao).to_contain_text("agent")
+
+    zhao.locator("button").click()  # disable
+    expect(zhao.locator("td").nth(4)).to_have_text("no")
+    with httpx_client(app_url) as c:
+        assert c.post("/api/review/login", json={"name": "zhao", "password": PASSWORD}).status_code == 401
+    zhao.locator("button").click()  # enable again
+    expect(zhao.locator("td").nth(4)).to_have_text("yes")
+    assert problems == []
+    context.close()
+
+
+def httpx_client(url: str):
+    import httpx
+
+    return httpx.Client(base_url=url, timeout=10)
