@@ -305,14 +305,11 @@ def make_router(settings: Settings, config: ReviewConfig | None = None) -> APIRo
             raise HTTPException(409, {"message": "an admin cannot disable their own login"})
 
         def go(s: Session) -> dict[str, Any]:
+            if not any(u["name"] == name for u in auth.list_users(s)):
+                raise access.NotFound(f"no user {name!r}")
             auth.set_active(s, name, body.active, actor=user.name)
             return {"name": name, "active": body.active}
-        try:
-            return run(go, write=True)
-        except HTTPException as exc:  # set_active says "no user …" as an AuthError (422 in tx)
-            if exc.status_code == 422 and "no user" in str(exc.detail):
-                raise HTTPException(404, exc.detail) from exc
-            raise
+        return run(go, write=True)
 
     # ---------------------------------------------------------------- interop
     @router.get("/api/review/export", tags=["interop"], summary="training (JSONL), scores (JSONL), label-studio (JSON)")
