@@ -137,6 +137,8 @@ def make_router(settings: Settings, config: ReviewConfig | None = None) -> APIRo
                 yield s
         except ReviewError as exc:
             raise HTTPException(exc.status, exc.body()) from exc
+        except auth.UnknownUser as exc:
+            raise HTTPException(404, {"message": str(exc)}) from exc
         except auth.AuthError as exc:
             raise HTTPException(422, {"message": str(exc)}) from exc
 
@@ -305,8 +307,6 @@ def make_router(settings: Settings, config: ReviewConfig | None = None) -> APIRo
             raise HTTPException(409, {"message": "an admin cannot disable their own login"})
 
         def go(s: Session) -> dict[str, Any]:
-            if not any(u["name"] == name for u in auth.list_users(s)):
-                raise access.NotFound(f"no user {name!r}")
             auth.set_active(s, name, body.active, actor=user.name)
             return {"name": name, "active": body.active}
         return run(go, write=True)

@@ -32,6 +32,10 @@ class AuthError(Exception):
     pass
 
 
+class UnknownUser(AuthError):
+    """The named user does not exist (the API answers 404)."""
+
+
 @dataclass(frozen=True)
 class Principal:
     """The logged-in user as the API sees it."""
@@ -116,7 +120,7 @@ def add_user(s: Session, name: str, role: str, password: str, *, team: str | Non
 def set_password(s: Session, name: str, password: str, *, actor: str) -> None:
     user = s.scalar(select(User).where(User.name == name))
     if user is None:
-        raise AuthError(f"no user {name!r}")
+        raise UnknownUser(f"no user {name!r}")
     check_new_password(password)
     user.password_hash = hash_password(password)
     s.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
@@ -126,7 +130,7 @@ def set_password(s: Session, name: str, password: str, *, actor: str) -> None:
 def set_active(s: Session, name: str, active: bool, *, actor: str) -> None:
     user = s.scalar(select(User).where(User.name == name))
     if user is None:
-        raise AuthError(f"no user {name!r}")
+        raise UnknownUser(f"no user {name!r}")
     before = user.active
     user.active = active
     if not active:
