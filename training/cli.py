@@ -13,7 +13,8 @@ from kefuqa.models.rules.schema import RulesFileError
 from kefuqa.pipeline import mask_conversation
 from kefuqa.settings import load_settings
 from kefuqa.text.pii import PiiMasker
-from kefuqa.training.evaluation import evaluate_predictions, format_report
+from kefuqa.training.evaluation import (evaluate_predictions, evidence_hits, format_channels, format_report,
+                                        per_channel)
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -26,6 +27,10 @@ def _eval(args: argparse.Namespace) -> int:
 
         keep_ids = set(load_split_ids())
         args.data = args.data or hand_files()
+    elif args.split == "outside":
+        from kefuqa.training.dataset import outside_files
+
+        args.data = args.data or outside_files()
     if not args.data:
         print("kefuqa eval: give labelled data files, or --split test", file=sys.stderr)
         return 2
@@ -49,21 +54,38 @@ def _eval(args: argparse.Namespace) -> int:
     records = []
     for i in range(0, len(convs), settings.batch_size):
         records.extend(engine.score_batch(convs[i : i + settings.batch_size]))
-    reports = evaluate_predictions([c.labels.model_dump() for c in convs], [r["labels"] for r in records])
+    pred = [r["labels"] for r in records]
+    reports = evaluate_predictions([c.labels.model_dump() for c in convs], pred)
+    channels = per_channel(convs, pred)
+    model_evidence = [_model_evidence(r) for r in records]
+    evidence = evidence_hits(convs, model_evidence) if any(model_evidence) else {}
     if args.json:
         print(json.dumps({"engine": engine.info.model_dump(), "n": len(convs), "skipped": skipped,
-                          "labels": {k: v.as_dict() for k, v in reports.items()}}, ensure_ascii=False, indent=2))
+                          "labels": {k: v.as_dict() for k, v in reports.items()},
+                          "channels": channels, "evidence_on_rationale": evidence}, ensure_ascii=False, indent=2))
     else:
         print(f"engine {engine.info.name} {engine.info.version}: {len(convs)} labelled conversations"
               + (f", {skipped} skipped (invalid or unlabelled)" if skipped else ""))
         print(format_report(reports))
+        print(format_channels(channels))
+        if evidence:
+            print("model evidence on a deciding turn (rationale): "
+                  + "  ".join(f"{k} {v['hit_rate']:.1%} (n={v['n']})" for k, v in evidence.items() if v["n"]))
     return 0
+
+
+def _model_evidence(record: dict) -> dict[str, int]:
+    """label → the turn of its ``model.<label>`` evidence (absent for the rules engine)."""
+    return {e["rule"].removeprefix("model."): e["turn"] for e in record.get("evidence", [])
+            if str(e.get("rule", "")).startswith("model.")}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="score labelled conversations and report macro-F1 and confusion matrices")
     p.add_argument("data", type=Path, nargs="*", help="labelled conversations (transcript.md with labels)")
-    p.add_argument("--split", choices=["test"], help="only the fixed test split (default data: the hand-written corpus)")
+    p.add_argument("--split", choices=["test", "outside"],
+                   help="test: the fixed test split of the training writers; outside: the held-out writers "
+                        "(training/data/outside), the set the registry gate uses")
     p.add_argument("--json", action="store_true", help="machine-readable report")
     p.add_argument("--engine", choices=["auto", "rules", "neural"])
     p.add_argument("--rules", type=Path, help="user rules file merged over the defaults")
@@ -123,6 +145,14 @@ def _train(args: argparse.Namespace) -> int:
             return 2
     m = meta["training"]["metrics"]
     print(f"model {meta['version']} → {args.out}")
+    if "outside" in m:
+        o = m["outside"]
+        print(f"outside writers ({o['n_test']} conversations, never trained on), int8 macro-F1: "
+              + "  ".join(f"{k} {v:.3f}" for k, v in o["macro_f1"].items()))
+        for channel, rep in o["channels"].items():
+            print(f"  {channel:<6} ({rep['n']}): " + "  ".join(f"{k} {v:.3f}" for k, v in rep["macro_f1"].items()))
+        print("  ECE: " + "  ".join(f"{k} {v:.3f}" for k, v in o["ece"].items())
+              + "   int8 vs fp32 agreement: " + "  ".join(f"{k} {v:.1%}" for k, v in o["int8_fp32_agreement"].items()))
     print("test split macro-F1, int8 (ships): " + "  ".join(f"{k} {v:.3f}" for k, v in m["macro_f1"].items()))
     print("test split macro-F1, PyTorch fp32: " + "  ".join(f"{k} {v:.3f}" for k, v in m["fp32"]["macro_f1"].items()))
     print("int8 vs fp32 label agreement:      " + "  ".join(f"{k} {v:.1%}" for k, v in m["int8_fp32_agreement"].items()))

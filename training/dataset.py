@@ -16,6 +16,9 @@ from kefuqa.io.readers import Reject, read_conversations
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 HAND_DIR = DATA_DIR / "hand"
+# Writers whose work never enters training, augmentation or model selection: the
+# outside set predicts quality on conversations nobody in the training corpus wrote.
+OUTSIDE_DIR = DATA_DIR / "outside"
 SPLIT_FILE = DATA_DIR / "split.json"
 
 
@@ -37,6 +40,28 @@ def load_corpus(paths: Iterable[Path]) -> list[Conversation]:
 
 def hand_files() -> list[Path]:
     return sorted(HAND_DIR.glob("*.jsonl"))
+
+
+def outside_files() -> list[Path]:
+    return sorted(OUTSIDE_DIR.glob("*.jsonl"))
+
+
+def is_outside(path: Path) -> bool:
+    return path.resolve().parent == OUTSIDE_DIR
+
+
+def writer_of(conv: Conversation) -> str:
+    """The writer's tag: the id prefix before the first '-' (``w3-0042`` → ``w3``)."""
+    return conv.id.split("-", 1)[0]
+
+
+def rationale_of(conv: Conversation) -> dict[str, list[int]]:
+    """The deciding turns per label (``rationale`` beside ``labels``), valid indexes only."""
+    raw = (conv.model_extra or {}).get("rationale") or {}
+    if not isinstance(raw, dict):
+        return {}
+    return {name: [i for i in turns if isinstance(i, int) and 0 <= i < len(conv.turns)]
+            for name, turns in raw.items() if name in LABELS and isinstance(turns, list)}
 
 
 def _shingles(conv: Conversation, k: int = 4) -> set[str]:
@@ -63,12 +88,14 @@ def make_test_ids(convs: Sequence[Conversation], test_fraction: float = 0.2) -> 
     return sorted(c.id for c in convs if bucket(c.id) < test_fraction)
 
 
-def split(convs: Sequence[Conversation], test_ids: Iterable[str], max_similarity: float = 0.5) -> Split:
+def split(convs: Sequence[Conversation], test_ids: Iterable[str], max_similarity: float = 0.5,
+          also_avoid: Sequence[Conversation] = ()) -> Split:
     """Train/test by the fixed id list; a training conversation too similar to
-    any test conversation (char 4-gram Jaccard) is dropped so it cannot leak."""
+    any test conversation, or to any of ``also_avoid`` (the outside set), by char
+    4-gram Jaccard, is dropped so it cannot leak."""
     test_set = set(test_ids)
     test = [c for c in convs if c.id in test_set]
-    test_sh = [_shingles(c) for c in test]
+    test_sh = [_shingles(c) for c in (*test, *also_avoid)]
     train, dropped = [], []
     for c in convs:
         if c.id in test_set:

@@ -10,6 +10,7 @@ from typing import Any
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
 from kefuqa.contract import LABELS, Conversation
+from kefuqa.training.dataset import rationale_of
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,36 @@ def evaluate_predictions(gold: Sequence[dict[str, str]], pred: Sequence[dict[str
             confusion=confusion_matrix(y_true, y_pred, labels=list(values)).tolist(),
             n=len(y_true),
         )
+    return out
+
+
+def per_channel(convs: Sequence[Conversation], pred: Sequence[dict[str, str]]) -> dict[str, dict[str, Any]]:
+    """Macro-F1 per label and confusion matrices for each channel (chat, voice) apart."""
+    out: dict[str, dict[str, Any]] = {}
+    for channel in sorted({c.channel for c in convs}):
+        idx = [i for i, c in enumerate(convs) if c.channel == channel]
+        reps = evaluate_predictions([convs[i].labels.model_dump() for i in idx], [pred[i] for i in idx])
+        out[channel] = {"n": len(idx), "macro_f1": {n: r.macro_f1 for n, r in reps.items()},
+                        "labels": {n: r.as_dict() for n, r in reps.items()}}
+    return out
+
+
+def format_channels(channels: dict[str, dict[str, Any]]) -> str:
+    lines = [f"per channel macro-F1:  {'n':>5}" + "".join(f"{n[:12]:>14}" for n in LABELS)]
+    for channel, rep in channels.items():
+        lines.append(f"  {channel:<20}{rep['n']:>5}" + "".join(f"{rep['macro_f1'][n]:>14.3f}" for n in LABELS))
+    return "\n".join(lines)
+
+
+def evidence_hits(convs: Sequence[Conversation], evidence: Sequence[dict[str, int]]) -> dict[str, dict[str, float]]:
+    """How often each label's ``model.<label>`` evidence turn is one of the turns the
+    writer named as deciding that label, over conversations that name some."""
+    out: dict[str, dict[str, float]] = {}
+    for name in LABELS:
+        pairs = [(ev.get(name), rationale_of(c).get(name, [])) for c, ev in zip(convs, evidence)]
+        pairs = [(turn, named) for turn, named in pairs if named]
+        hits = sum(turn in named for turn, named in pairs)
+        out[name] = {"n": len(pairs), "hit_rate": round(hits / len(pairs), 4) if pairs else 0.0}
     return out
 
 

@@ -34,9 +34,9 @@ from kefuqa.models.neural.features import BatchInputs, build_inputs, turn_text
 from kefuqa.models.neural.head import EMBED_DIM, ConversationHead, EnsembleHead
 from kefuqa.training.augment import augment_corpus
 from kefuqa.training.calibration import expected_calibration_error, fit_temperature
-from kefuqa.training.dataset import (SPLIT_FILE, label_targets, load_corpus, load_split_ids, make_test_ids,
-                                     save_split_ids, split)
-from kefuqa.training.evaluation import evaluate_predictions
+from kefuqa.training.dataset import (SPLIT_FILE, is_outside, label_targets, load_corpus, load_split_ids,
+                                     make_test_ids, outside_files, rationale_of, save_split_ids, split)
+from kefuqa.training.evaluation import evaluate_predictions, evidence_hits, per_channel
 from kefuqa.training.export import INT8_RECIPE, export_encoder, export_head, quantize_int8
 from kefuqa.training.finetune import FinetuneConfig, apply_lora, finetune
 
@@ -70,6 +70,12 @@ class TrainConfig:
     # every step on both views (int8_share is then unused).
     consistency: float = 0.0
     test_ids: list[str] | None = None  # default: the fixed split in training/data/split.json
+    # Held-out writers (default: training/data/outside/*.jsonl): reported, used by the
+    # registry gate, never trained on, augmented or used for early stopping.
+    outside: list[Path] | None = None
+    # Weight of the loss that pulls each label's attention pooling onto the turns the
+    # writers named as deciding it (``rationale``); those turns become the evidence.
+    rationale_weight: float = 0.5
     extra_train: list[Conversation] = field(default_factory=list)  # e.g. reviewed corrections
 
 
@@ -169,6 +175,27 @@ def _turn_sentiment_data(convs: list[Conversation], rules: RulesEngine, embed, n
     return torch.tensor(x), torch.tensor([y for _, _, y in items])
 
 
+def rationale_targets(convs: list[Conversation], inp: BatchInputs) -> tuple[torch.Tensor, torch.Tensor]:
+    """[B, 4, T] 1.0 on each label's deciding turns (positions in ``inp``) and [B, 4]
+    whether that label has any: labels at their default value usually name none."""
+    target = np.zeros((len(convs), len(LABELS), inp.mask.shape[1]), np.float32)
+    for b, conv in enumerate(convs):
+        pos = {i: t for t, i in enumerate(inp.turn_index[b])}
+        for j, name in enumerate(LABELS):
+            for i in rationale_of(conv).get(name, []):
+                if i in pos:
+                    target[b, j, pos[i]] = 1.0
+    return torch.tensor(target), torch.tensor(target.sum(-1) > 0)
+
+
+def _rationale_loss(attn: torch.Tensor, target: torch.Tensor, has: torch.Tensor) -> torch.Tensor:
+    """−log of the attention mass on the deciding turns, over labels that name some."""
+    if not bool(has.any()):
+        return attn.new_zeros(())
+    mass = (attn * target).sum(-1)
+    return -torch.log(mass[has] + 1e-6).mean()
+
+
 def _tensors(inp: BatchInputs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return torch.tensor(inp.turns), torch.tensor(inp.mask), torch.tensor(inp.global_feats)
 
@@ -200,8 +227,10 @@ def _jeffreys(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def fit_head(cfg: TrainConfig, train: BatchInputs, train8: BatchInputs, y: np.ndarray, val: BatchInputs, val_convs,
-             sent_xy, seed: int) -> tuple[ConversationHead, int]:
-    """``train`` and ``train8`` are the same conversations with fp32 and int8 embeddings."""
+             sent_xy, seed: int, rationale: tuple[torch.Tensor, torch.Tensor] | None = None
+             ) -> tuple[ConversationHead, int]:
+    """``train`` and ``train8`` are the same conversations with fp32 and int8 embeddings;
+    ``rationale`` the deciding-turn targets of ``rationale_targets`` for them."""
     torch.manual_seed(seed)
     head = ConversationHead()
     opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=0.01)
@@ -225,13 +254,18 @@ def fit_head(cfg: TrainConfig, train: BatchInputs, train8: BatchInputs, y: np.nd
             else:
                 use8 = torch.rand(len(idx), generator=gen) < cfg.int8_share
                 views = [torch.where(use8[:, None, None], t8[idx], t[idx])]
-            outs = []
+            outs, attns = [], []
             for tb in views:
                 if cfg.embed_noise:
                     tb = tb.clone()
                     tb[..., :EMBED_DIM] += cfg.embed_noise * torch.randn(tb[..., :EMBED_DIM].shape, generator=gen)
-                outs.append(head(tb, m[idx], g[idx])[0])
+                logits, attn, _ = head(tb, m[idx], g[idx])
+                outs.append(logits)
+                attns.append(attn)
             loss = sum(ce(lg[:, j], yt[idx, j]) for lg in outs for j in range(len(LABELS))) / len(outs)
+            if rationale is not None and cfg.rationale_weight > 0:
+                r_target, r_has = rationale[0][idx], rationale[1][idx]
+                loss = loss + cfg.rationale_weight * sum(_rationale_loss(a, r_target, r_has) for a in attns) / len(attns)
             if len(outs) == 2:
                 loss = loss + cfg.consistency * _jeffreys(outs[0], outs[1])
             sidx = sorder[step * sb : (step + 1) * sb]
@@ -255,10 +289,31 @@ def fit_head(cfg: TrainConfig, train: BatchInputs, train8: BatchInputs, y: np.nd
     return head, best_epoch
 
 
+def predict_attention(head: nn.Module, inp: BatchInputs, batch: int = 64) -> np.ndarray:
+    head.eval()
+    out = []
+    with torch.no_grad():
+        t, m, g = _tensors(inp)
+        for i in range(0, len(t), batch):
+            out.append(head(t[i : i + batch], m[i : i + batch], g[i : i + batch])[1].numpy())
+    width = inp.mask.shape[1]
+    return np.concatenate([np.pad(a, ((0, 0), (0, 0), (0, width - a.shape[2]))) for a in out])
+
+
+def evidence_turns(head: nn.Module, inp: BatchInputs) -> list[dict[str, int]]:
+    """Per conversation, the turn index each label's ``model.<label>`` evidence points at
+    (the attention pooling's top turn, as the engine reports it)."""
+    attn = predict_attention(head, inp)
+    return [{n: inp.turn_index[b][int(attn[b, j, : len(inp.turn_index[b])].argmax())] for j, n in enumerate(LABELS)}
+            for b in range(len(inp.turn_index))]
+
+
 def report(head: nn.Module, test: BatchInputs, test_convs: list[Conversation]) -> dict[str, Any]:
     logits = predict_logits(head, test)
     y = label_targets(test_convs)
-    reps = evaluate_predictions([c.labels.model_dump() for c in test_convs], _labels_from_logits(logits))
+    pred = _labels_from_logits(logits)
+    gold = [c.labels.model_dump() for c in test_convs]
+    reps = evaluate_predictions(gold, pred)
     probs = torch.softmax(torch.tensor(logits), -1).numpy()
     ece = {n: round(expected_calibration_error(probs[:, j], y[:, j]), 4) for j, n in enumerate(LABELS)}
     return {
@@ -266,14 +321,29 @@ def report(head: nn.Module, test: BatchInputs, test_convs: list[Conversation]) -
         "ece": ece,
         "n_test": len(test_convs),
         "labels": {n: r.as_dict() for n, r in reps.items()},
+        "channels": per_channel(test_convs, pred),
+        "evidence_on_rationale": evidence_hits(test_convs, evidence_turns(head, test)),
     }
+
+
+def _agreement(head: nn.Module, int8: BatchInputs, fp32: BatchInputs) -> tuple[dict[str, float], float]:
+    """Share of conversations whose label is the same from int8 and fp32 embeddings."""
+    pred8 = _labels_from_logits(predict_logits(head, int8))
+    pred32 = _labels_from_logits(predict_logits(head, fp32))
+    per_label = {n: round(float(np.mean([a[n] == b[n] for a, b in zip(pred8, pred32)])), 4) for n in LABELS}
+    return per_label, round(float(np.mean([a == b for a, b in zip(pred8, pred32)])), 4)
 
 
 def train(cfg: TrainConfig, log=print) -> dict[str, Any]:
     seed_everything(cfg.seed)
     t0 = time.perf_counter()
     device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
+    leaking = [str(p) for p in cfg.data if is_outside(p)]
+    if leaking:
+        raise ValueError(f"{', '.join(leaking)}: held-out (outside) writers never enter training; "
+                         "they are evaluated through --outside")
     convs = load_corpus(cfg.data)
+    outside = load_corpus(outside_files() if cfg.outside is None else cfg.outside)
     if cfg.test_ids is not None:
         test_ids = cfg.test_ids
     elif SPLIT_FILE.exists():
@@ -281,11 +351,14 @@ def train(cfg: TrainConfig, log=print) -> dict[str, Any]:
     else:
         test_ids = make_test_ids(convs)
         save_split_ids(test_ids)
-    sp = split(convs, test_ids)
+    # Reviewed corrections go through the same near-duplicate filter as the corpus,
+    # so a corrected copy of a test or outside conversation cannot leak into training.
+    extra = [c for c in cfg.extra_train if c.id not in set(test_ids)]
+    sp = split(convs + extra, test_ids, also_avoid=outside)
     if not sp.test:
         raise ValueError("the fixed test split matches no conversation in --data; check the data files")
     rng = random.Random(cfg.seed)
-    train_convs = sp.train + list(cfg.extra_train)
+    train_convs = list(sp.train)
     rng.shuffle(train_convs)
     if cfg.cv_folds >= 2:  # k heads, each validated (early stopping) on its own fold
         pairs = [([c for j in range(cfg.cv_folds) if j != i for c in train_convs[j::cfg.cv_folds]],
@@ -295,7 +368,7 @@ def train(cfg: TrainConfig, log=print) -> dict[str, Any]:
         pairs = [(train_convs[n_val:], train_convs[:n_val])] * cfg.ensemble
     log(f"corpus {len(convs)}: train {len(train_convs)} in {len(pairs)} fit/validation pairs, "
         f"{cfg.augment_copies} augmented copies per fit conversation, test {len(sp.test)}, "
-        f"near-duplicates dropped {len(sp.dropped_near_duplicates)}")
+        f"outside {len(outside)}, near-duplicates dropped {len(sp.dropped_near_duplicates)}")
     rules = RulesEngine()
     cfg.out.mkdir(parents=True, exist_ok=True)
     encoder_dir, cache = cfg.encoder_dir, cfg.embedding_cache
@@ -318,6 +391,9 @@ def train(cfg: TrainConfig, log=print) -> dict[str, Any]:
         test_fp32 = build_inputs(sp.test, rules, embed)
         # The int8 test inputs exactly as the engine builds them: each conversation's texts apart.
         test_int8 = build_inputs(sp.test, rules, embed8.exact, per_conversation=True)
+        if outside:
+            out_fp32 = build_inputs(outside, rules, embed)
+            out_int8 = build_inputs(outside, rules, embed8.exact, per_conversation=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)  # both encoders are loaded; the files are no longer needed
     sent_xy = _turn_sentiment_data(train_convs, rules, embed, cfg.review_sentences, cfg.seed)
@@ -328,7 +404,8 @@ def train(cfg: TrainConfig, log=print) -> dict[str, Any]:
         fit_in8 = build_inputs(fit_convs + aug, rules, embed8, per_conversation=True)
         # Early stopping and temperatures on int8 embeddings: the int8 model is what ships.
         val_in = build_inputs(val_convs, rules, embed8, per_conversation=True)
-        h, e = fit_head(cfg, fit_in, fit_in8, label_targets(fit_convs + aug), val_in, val_convs, sent_xy, cfg.seed + k)
+        h, e = fit_head(cfg, fit_in, fit_in8, label_targets(fit_convs + aug), val_in, val_convs, sent_xy, cfg.seed + k,
+                        rationale_targets(fit_convs + aug, fit_in))
         heads.append(h)
         best_epoch.append(e)
         val_logits.append(predict_logits(h, val_in))
@@ -346,11 +423,12 @@ def train(cfg: TrainConfig, log=print) -> dict[str, Any]:
     metrics["ece_before_calibration"] = ece_before
     fp32 = report(head, test_fp32, sp.test)
     metrics["fp32"] = {"macro_f1": fp32["macro_f1"], "ece": fp32["ece"]}
-    pred8 = _labels_from_logits(predict_logits(head, test_int8))
-    pred32 = _labels_from_logits(predict_logits(head, test_fp32))
-    metrics["int8_fp32_agreement"] = {n: round(float(np.mean([a[n] == b[n] for a, b in zip(pred8, pred32)])), 4)
-                                      for n in LABELS}
-    metrics["int8_fp32_agreement_all"] = round(float(np.mean([a == b for a, b in zip(pred8, pred32)])), 4)
+    metrics["int8_fp32_agreement"], metrics["int8_fp32_agreement_all"] = _agreement(head, test_int8, test_fp32)
+    if outside:
+        metrics["outside"] = report(head, out_int8, outside)
+        out32 = report(head, out_fp32, outside)
+        metrics["outside"]["fp32"] = {"macro_f1": out32["macro_f1"], "ece": out32["ece"]}
+        metrics["outside"]["int8_fp32_agreement"], _ = _agreement(head, out_int8, out_fp32)
     metrics["temperature"] = dict(zip(LABELS, [round(t, 4) for t in temps]))
     metrics["best_epoch"] = best_epoch
     torch.save(head.state_dict(), cfg.out / "head.pt")
@@ -368,14 +446,19 @@ def train(cfg: TrainConfig, log=print) -> dict[str, Any]:
                    else f", LoRA adapters from {cfg.lora}" if cfg.lora else ""),
         "created": created.isoformat(timespec="seconds"),
         "data_hash": data_hash(convs + list(cfg.extra_train)),
-        "split_hash": split_hash(test_ids),
-        "metrics": {"macro_f1": metrics["macro_f1"], "ece": metrics["ece"]},
+        # The gate compares models on the held-out writers when there are any: the
+        # in-writer test split over-promises on conversations nobody here wrote.
+        "eval_set": "outside" if outside else "test",
+        "split_hash": split_hash([c.id for c in outside]) if outside else split_hash(test_ids),
+        "metrics": {k: (metrics["outside"] if outside else metrics)[k] for k in ("macro_f1", "ece")},
+        "metrics_test_split": {"macro_f1": metrics["macro_f1"], "ece": metrics["ece"]},
         "temperature": metrics["temperature"],
     }
     (cfg.out / "model.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
     training = {
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items() if k != "extra_train"}
-        | {"data": [str(p) for p in cfg.data], "extra_train": len(cfg.extra_train)},
+        | {"data": [str(p) for p in cfg.data], "extra_train": len(cfg.extra_train),
+           "outside": [str(p) for p in (outside_files() if cfg.outside is None else cfg.outside)]},
         "metrics": metrics,
         "seconds": round(time.perf_counter() - t0, 1),
     }
