@@ -6,6 +6,7 @@ nobody re-declares a label list. Mirrors ../shared/spec/*.md exactly.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Literal
 
@@ -23,6 +24,20 @@ Speaker = Literal["agent", "customer", "system"]
 Channel = Literal["chat", "voice"]
 
 
+# What text normalisation, tokenisers and UTF-8 writers cannot carry: lone UTF-16
+# surrogates (legal as JSON \\u escapes) and C0 control characters other than tab and
+# line breaks. Rejected at validation, so one such item fails alone, with a reason.
+_UNSAFE = re.compile(r"[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def check_safe_text(v: str) -> str:
+    bad = _UNSAFE.search(v)
+    if bad:
+        what = "lone surrogate" if "\ud800" <= bad.group() <= "\udfff" else "control character"
+        raise ValueError(f"{what} U+{ord(bad.group()):04X} at character {bad.start()}")
+    return v
+
+
 class Turn(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -35,7 +50,7 @@ class Turn(BaseModel):
     def _text_not_blank(cls, v: str) -> str:
         if not v.strip():
             raise ValueError("empty text")
-        return v
+        return check_safe_text(v)
 
 
 class Labels(BaseModel):
@@ -64,7 +79,7 @@ class Conversation(BaseModel):
     def _not_blank(cls, v: str) -> str:
         if not v.strip():
             raise ValueError("must be a non-empty string")
-        return v
+        return check_safe_text(v)
 
 
 class ModelInfo(BaseModel):

@@ -23,7 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kefuqa.contract import LABELS, Conversation, ScoreRecord
-from kefuqa.io.readers import validate_object
+from kefuqa.io.readers import json_limit_reason, validate_object
 from kefuqa.models.engine import Engine, create_engine
 from kefuqa.pipeline import mask_conversation
 from kefuqa.service.alerts import AlertThresholds, alerts
@@ -137,6 +137,8 @@ def create_app(settings: Settings, engine_factory: Callable[[], Engine] | None =
             return json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ApiError(422, f"bad JSON: {exc}") from exc
+        except (ValueError, RecursionError) as exc:  # integers over 4,300 digits, deep nesting
+            raise ApiError(422, f"bad JSON: {json_limit_reason(exc)}") from exc
 
     def _conv(obj: Any, where: str = "") -> Conversation:
         result = validate_object(obj, settings.limits)

@@ -120,11 +120,11 @@ class _Scorer:
 
     def submit(self, convs: list[Conversation]) -> Any:
         if self.pool is None:
-            return self.engine.score_batch(convs)
+            return convs  # scored in result(), where a failure is handled like a worker's
         return self.pool.apply_async(_score_in_worker, ([c.model_dump(mode="json") for c in convs],))
 
     def result(self, handle: Any) -> list[dict[str, Any]]:
-        return handle if self.pool is None else handle.get()
+        return self.engine.score_batch(handle) if self.pool is None else handle.get()
 
     def close(self) -> None:
         if self.pool is not None:
@@ -191,6 +191,20 @@ class _Outputs:
         return out_bytes, rej_bytes
 
 
+def _one_by_one(scorer: _Scorer, lined: list[tuple[int, Conversation]],
+                masker: PiiMasker) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A chunk's engine call failed: score its conversations one at a time; the ones
+    that still fail become reject lines with the error, the rest are scored as usual."""
+    records, failed = [], []
+    for line, conv in lined:
+        try:
+            records.extend(scorer.result(scorer.submit([conv])))
+        except Exception as exc:  # noqa: BLE001 - reported on that conversation's reject line
+            reason = masker.mask(f"could not score: {type(exc).__name__}: {exc}")[:500]
+            failed.append({"line": line, "id": conv.id, "reason": reason, "raw": None})
+    return records, failed
+
+
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(state), encoding="utf-8")
@@ -233,8 +247,12 @@ def score_file(
             def drain(block: bool) -> None:
                 nonlocal scored, rejected
                 while pending and (block or len(pending) >= scorer.window):
-                    last_line, n_in, handle, rejects_here = pending.popleft()
-                    records = scorer.result(handle) if handle is not None else []
+                    last_line, n_in, handle, rejects_here, lined = pending.popleft()
+                    try:
+                        records = scorer.result(handle) if handle is not None else []
+                    except Exception:  # noqa: BLE001 - one failing conversation must not stop the run
+                        records, failed = _one_by_one(scorer, lined, masker)
+                        rejects_here = sorted(rejects_here + failed, key=lambda r: r["line"])
                     out.write_records(records)
                     for rec in rejects_here:
                         out.write_reject(rec)
@@ -251,9 +269,10 @@ def score_file(
                 chunk = [(n, item) for n, item in chunk if n > start_line]  # done before a crash
                 if not chunk:
                     continue
-                convs = [mask_conversation(i, masker) for _, i in chunk if not isinstance(i, Reject)]
+                lined = [(n, mask_conversation(i, masker)) for n, i in chunk if not isinstance(i, Reject)]
+                convs = [c for _, c in lined]
                 rejects_here = [reject_record(i, masker) for _, i in chunk if isinstance(i, Reject)]
-                pending.append((chunk[-1][0], len(chunk), scorer.submit(convs) if convs else None, rejects_here))
+                pending.append((chunk[-1][0], len(chunk), scorer.submit(convs) if convs else None, rejects_here, lined))
                 drain(block=False)
             drain(block=True)
     finally:

@@ -81,13 +81,22 @@ class DynamicBatcher:
             convs = [c for p in group for c in p.convs]
             try:
                 records = await self._run(convs)
-            except Exception as exc:  # one failing batch must not kill the loop
-                for p in group:
-                    if not p.future.done():
-                        p.future.set_exception(exc)
+            except Exception:  # noqa: BLE001 - one failing item must not fail the others
+                await self._one_by_one(group)
                 continue
             i = 0
             for p in group:
                 if not p.future.done():
                     p.future.set_result(records[i : i + len(p.convs)])
                 i += len(p.convs)
+
+    async def _one_by_one(self, group: list[_Pending]) -> None:
+        """The group's engine call failed: score each request alone, so only the
+        request that holds the failing conversation gets the error."""
+        for p in group:
+            if p.future.done():
+                continue
+            try:
+                p.future.set_result(await self._run(p.convs))
+            except Exception as exc:  # noqa: BLE001 - answered to that request alone
+                p.future.set_exception(exc)

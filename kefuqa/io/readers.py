@@ -16,7 +16,7 @@ from typing import IO, Any
 
 from pydantic import ValidationError
 
-from kefuqa.contract import Conversation
+from kefuqa.contract import Conversation, check_safe_text
 from kefuqa.settings import Limits
 
 
@@ -80,6 +80,24 @@ def validate_object(obj: Any, limits: Limits) -> Conversation | str:
     return _check_limits(conv, limits) or conv
 
 
+def json_limit_reason(exc: ValueError | RecursionError) -> str:
+    """Why ``json.loads`` refused a syntactically valid document."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return str(exc).split(";")[0]  # "Exceeds the limit (4300 digits) for integer string conversion"
+
+
+def _safe_id(obj: Any) -> str | None:
+    """The item's id for a reject line, when it is a string a UTF-8 writer can carry."""
+    cid = obj.get("id") if isinstance(obj, dict) else None
+    if not isinstance(cid, str):
+        return None
+    try:
+        return check_safe_text(cid)
+    except ValueError:
+        return None
+
+
 def parse_records(records: Iterable[tuple[int, bytes | str | Any]], limits: Limits) -> Iterator[Item]:
     """Raw lines (bytes/str) or already-parsed objects → conversations or rejects."""
     first_seen: dict[str, int] = {}
@@ -101,10 +119,13 @@ def parse_records(records: Iterable[tuple[int, bytes | str | Any]], limits: Limi
             except json.JSONDecodeError as exc:
                 yield line_no, Reject(line_no, f"bad JSON: {exc.msg} at column {exc.colno}", raw=text)
                 continue
+            except (ValueError, RecursionError) as exc:  # integers over 4,300 digits, deep nesting
+                yield line_no, Reject(line_no, f"bad JSON: {json_limit_reason(exc)}", raw=text)
+                continue
         else:
             obj = raw
         result = validate_object(obj, limits)
-        conv_id = obj.get("id") if isinstance(obj, dict) and isinstance(obj.get("id"), str) else None
+        conv_id = _safe_id(obj)
         if isinstance(result, str):
             yield line_no, Reject(line_no, result, id=conv_id, raw=text)
             continue

@@ -60,6 +60,11 @@ def test_score_one_returns_a_contract_record_with_pii_masked(server):
         (json.dumps(conv("x", [{"speaker": "agent", "text": "好"}] * 51)).encode(), 422, "too many turns: 51 > 50"),
         (json.dumps(conv("x", [{"speaker": "agent", "text": "好" * 501}])).encode(), 422, "too long"),
         (json.dumps(conv("x", [{"speaker": "agent", "text": "好" * 300}] * 20, pad="x" * 300_000)).encode(), 413, "body too large"),
+        # Legal JSON that normalisation, tokenisers or UTF-8 writers cannot carry.
+        (json.dumps(conv("x", [{"speaker": "agent", "text": "好\ud800"}])).encode(), 422, "lone surrogate U+D800"),
+        (json.dumps(conv("x", [{"speaker": "agent", "text": "好\u0000"}])).encode(), 422, "control character U+0000"),
+        (b"[" * 5000 + b"]" * 5000, 422, "nested too deeply"),
+        (b'{"id": ' + b"9" * 5000 + b"}", 422, "Exceeds the limit (4300 digits)"),
     ],
 )
 def test_bad_input_is_4xx_with_reason_never_500(server, body, status, reason):
@@ -139,3 +144,36 @@ def test_grading_endpoints_are_mounted_behind_the_key(server):
     with server.client() as c:
         r = c.get("/v1/agents/a-1/grades")
     assert r.status_code == 503 and "KEFUQA_GRADING_SCORES" in r.json()["detail"]
+
+
+class _FailsOnPoison:
+    """The rules engine, except that a conversation whose id starts with ``poison``
+    makes the whole engine call raise, as an engine bug would."""
+
+    def __init__(self) -> None:
+        from kefuqa.models.baseline import RulesEngine
+
+        self.inner = RulesEngine()
+        self.info = self.inner.info
+
+    def score_batch(self, convs):
+        if any(c.id.startswith("poison") for c in convs):
+            raise RuntimeError("engine failure")
+        return self.inner.score_batch(convs)
+
+
+def test_a_failing_conversation_fails_its_own_request_only():
+    from tests.service.conftest import rules_settings, serve
+
+    # A long batching window so that the poisoned request shares engine calls with good ones.
+    for srv in serve(rules_settings(batch_max_wait_ms=50.0), engine_factory=_FailsOnPoison):
+
+        def call(i: int) -> tuple[str, int]:
+            cid = f"poison-{i}" if i % 10 == 3 else f"g-{i}"
+            with srv.client() as c:
+                return cid, c.post("/v1/score", json=conv(cid)).status_code
+
+        with ThreadPoolExecutor(32) as pool:
+            results = list(pool.map(call, range(80)))
+        assert {status for cid, status in results if cid.startswith("g-")} == {200}
+        assert {status for cid, status in results if cid.startswith("poison")} == {500}

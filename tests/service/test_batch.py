@@ -112,3 +112,46 @@ def test_ray_local_run_equals_the_local_run(archive, reference, tmp_path):
     s = score_file_ray(archive, EngineSpec("rules"), Settings(batch_size=100), output=out, workers=2, window=1000)
     assert s.scored > 2900
     assert (out.read_bytes(), (tmp_path / "out.rejects.jsonl").read_bytes()) == reference
+
+
+class _FailsOnPoison:
+    """Rules, except that a chunk holding a conversation whose id starts with
+    ``poison`` makes the engine call raise, as an engine bug would."""
+
+    def __call__(self):
+        from kefuqa.models.baseline import RulesEngine
+
+        inner = RulesEngine()
+
+        class Engine:
+            info = inner.info
+
+            @staticmethod
+            def score_batch(convs):
+                if any(c.id.startswith("poison") for c in convs):
+                    raise RuntimeError("engine failure on 13812345678")
+                return inner.score_batch(convs)
+
+        return Engine()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_conversation_the_engine_fails_on_becomes_a_reject_and_the_rest_are_scored(tmp_path, workers):
+    src = tmp_path / "in.jsonl"
+    make_archive(src, 60)
+    lines = src.read_text(encoding="utf-8").splitlines()
+    poisoned = json.loads(lines[20])
+    poisoned["id"] = "poison-1"
+    lines[20] = json.dumps(poisoned, ensure_ascii=False)
+    lines.insert(40, json.dumps({"id": "x-1", "agent_id": "a", "turns": [{"speaker": "agent", "text": "\ud800"}]}))
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    s = score_file(src, _FailsOnPoison(), Settings(batch_size=16), output=out, progress=False, workers=workers)
+    assert (s.scored, s.rejected) == (59, 2)
+    ids = [json.loads(line)["id"] for line in out.read_text(encoding="utf-8").splitlines()]
+    assert "poison-1" not in ids and len(ids) == 59
+    rejects = [json.loads(line) for line in out.with_name("out.rejects.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [r["line"] for r in rejects] == [21, 41]
+    assert rejects[0]["id"] == "poison-1" and rejects[0]["reason"].startswith("could not score: RuntimeError")
+    assert "13812345678" not in rejects[0]["reason"]  # error text is masked like everything written
+    assert rejects[1]["id"] == "x-1" and "lone surrogate U+D800" in rejects[1]["reason"]
