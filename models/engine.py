@@ -3,10 +3,14 @@ conversations in, a batch of score records (scores.md, as dicts) out."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 from kefuqa.contract import Conversation, ModelInfo
+
+
+log = logging.getLogger("kefuqa.engine")
 
 
 class EngineError(Exception):
@@ -28,8 +32,9 @@ def create_engine(name: str, **options: Any) -> Engine:
         if name == "auto":
             try:
                 return _neural(**options)
-            except EngineError:
-                pass
+            except EngineError as exc:
+                # One line, not a traceback: the rules engine is a complete scorer.
+                log.warning("kefuqa: --engine auto uses the rules engine: %s", exc)
         return RulesEngine(rules_file=options.get("rules_file"))
     if name == "neural":
         return _neural(**options)
@@ -39,6 +44,8 @@ def create_engine(name: str, **options: Any) -> Engine:
 def _neural(**options: Any) -> Engine:
     try:
         from kefuqa.models.neural import load_default_engine
-    except ImportError as exc:  # onnxruntime or tokenizers not installed
-        raise EngineError("the neural engine is not installed; use --engine rules") from exc
+        from kefuqa.models.neural.engine import NeuralEngine  # noqa: F401 - onnxruntime, tokenizers
+    except ImportError as exc:  # the `neural` extra is not installed
+        raise EngineError(f"the neural engine is not installed ({exc.name or exc} missing: "
+                          "pip install 'kefu-qa[neural]'); use --engine rules") from exc
     return load_default_engine(**options)

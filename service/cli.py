@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from kefuqa.io.readers import InputError
+from kefuqa.models.baseline import RulesEngine
 from kefuqa.models.engine import EngineError
 from kefuqa.models.rules.schema import RulesFileError
 from kefuqa.settings import load_settings
@@ -26,14 +28,19 @@ def _score(args: argparse.Namespace) -> int:
     workers = args.workers or cores
     spec = EngineSpec(name, args.rules or settings.rules_file, settings.home, threads=max(cores // workers, 1))
     try:
-        info = spec().info  # fail fast on a bad engine or rules file, before any process starts
+        engine = spec()  # fail fast on a bad engine or rules file, before any process starts
+        info = engine.info
+        if spec.name == "auto":  # decided once here: workers build the same engine, without a second warning
+            spec = replace(spec, name="rules" if isinstance(engine, RulesEngine) else "neural")
         if runner == "ray":
             from kefuqa.service.ray_runner import score_file_ray
 
             summary = score_file_ray(args.input, spec, settings, output=args.output, rejects=args.rejects,
                                      address=args.address, workers=workers)
         else:
-            summary = score_file(args.input, spec, settings, output=args.output, rejects=args.rejects,
+            # One worker scores in this process, with the engine already built.
+            factory = spec if workers > 1 else (lambda: engine)
+            summary = score_file(args.input, factory, settings, output=args.output, rejects=args.rejects,
                                  workers=workers, resume=args.resume)
     except (InputError, EngineError, RulesFileError) as exc:
         print(f"kefuqa score: {exc}", file=sys.stderr)

@@ -118,3 +118,27 @@ def test_review_settings_are_part_of_the_one_settings_object(monkeypatch):
     settings = load_settings()
     assert isinstance(settings.review, ReviewConfig)
     assert settings.review.answer_days == 7 and len(settings.review.holidays) == 2
+
+
+def test_engine_auto_falls_back_to_rules_with_one_warning_when_the_neural_extra_is_missing(tmp_path):
+    import os
+
+    # A stand-in onnxruntime, ahead of site-packages, that fails to import as a missing package does.
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    (blocked / "onnxruntime.py").write_text(
+        'raise ModuleNotFoundError("No module named \'onnxruntime\'", name="onnxruntime")\n', encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    env = {**os.environ, "PYTHONPATH": str(blocked), "KEFUQA_HOME": str(tmp_path / "home")}
+    res = subprocess.run([KEFUQA, "score", str(EXAMPLES), "-o", str(out), "--engine", "auto"],
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert res.returncode == 0, res.stderr
+    assert "Traceback" not in res.stderr
+    warnings = [line for line in res.stderr.splitlines() if "uses the rules engine" in line]
+    assert len(warnings) == 1 and "onnxruntime missing" in warnings[0]
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(records) == 30 and {r["model"]["name"] for r in records} == {"kefu-rules"}
+    # Asked for by name, the neural engine is an error that says what is missing.
+    res = subprocess.run([KEFUQA, "score", str(EXAMPLES), "--engine", "neural"],
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert res.returncode == 2 and "onnxruntime missing" in res.stderr and "Traceback" not in res.stderr
