@@ -29,6 +29,7 @@ from kefuqa.models.encoder.embed import DEFAULT_PREFIX, mean_pool
 from kefuqa.models.neural.features import EMBED_DIM, build_inputs, kept_turns, turn_text
 from kefuqa.models.neural.head import ConversationHead
 from kefuqa.training.dataset import label_targets
+from kefuqa.training.rationale import rationale_loss, rationale_targets
 
 ENCODER_FILES = ("tokenizer.json", "tokenizer_config.json", "kept_ids.json", "conversion.json")
 
@@ -41,6 +42,7 @@ class FinetuneConfig:
     head_lr: float = 2e-3
     batch_size: int = 8  # conversations per step (all their turns go through the encoder)
     max_tokens: int = 64  # chat turns are short; longer ones are cut while fine-tuning only
+    rationale_weight: float = 0.5  # attention on the writers' deciding turns, as in stage 2
     seed: int = 13
 
 
@@ -125,10 +127,13 @@ def finetune(convs: list[Conversation], encoder_dir: Path, out: Path, cfg: Finet
             batch = [convs[i] for i in order[step * cfg.batch_size : (step + 1) * cfg.batch_size]]
             inp = build_inputs(batch, rules, live)  # one encoder call: the batch's distinct texts
             turns = live.turn_tensor(batch, inp.turns, inp.mask)
-            logits, _, _ = head(turns, torch.tensor(inp.mask, device=device),
-                                torch.tensor(inp.global_feats, device=device))
+            logits, attn, _ = head(turns, torch.tensor(inp.mask, device=device),
+                                   torch.tensor(inp.global_feats, device=device))
             y = torch.from_numpy(label_targets(batch)).to(device)
             loss = sum(ce(logits[:, j], y[:, j]) for j in range(len(LABELS)))
+            if cfg.rationale_weight > 0:
+                target, has = rationale_targets(batch, inp)
+                loss = loss + cfg.rationale_weight * rationale_loss(attn, target.to(device), has.to(device))
             opt.zero_grad()
             loss.backward()
             opt.step()

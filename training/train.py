@@ -35,10 +35,11 @@ from kefuqa.models.neural.head import EMBED_DIM, ConversationHead, EnsembleHead
 from kefuqa.training.augment import augment_corpus
 from kefuqa.training.calibration import expected_calibration_error, fit_temperature
 from kefuqa.training.dataset import (SPLIT_FILE, is_outside, label_targets, load_corpus, load_split_ids,
-                                     make_test_ids, outside_files, rationale_of, save_split_ids, split)
+                                     make_test_ids, outside_files, save_split_ids, split)
 from kefuqa.training.evaluation import evaluate_predictions, evidence_hits, per_channel
 from kefuqa.training.export import INT8_RECIPE, export_encoder, export_head, quantize_int8
 from kefuqa.training.finetune import FinetuneConfig, apply_lora, finetune
+from kefuqa.training.rationale import rationale_loss, rationale_targets
 
 SENT_CLASSES = ("negative", "neutral", "positive")  # turn-sentiment head order
 
@@ -175,27 +176,6 @@ def _turn_sentiment_data(convs: list[Conversation], rules: RulesEngine, embed, n
     return torch.tensor(x), torch.tensor([y for _, _, y in items])
 
 
-def rationale_targets(convs: list[Conversation], inp: BatchInputs) -> tuple[torch.Tensor, torch.Tensor]:
-    """[B, 4, T] 1.0 on each label's deciding turns (positions in ``inp``) and [B, 4]
-    whether that label has any: labels at their default value usually name none."""
-    target = np.zeros((len(convs), len(LABELS), inp.mask.shape[1]), np.float32)
-    for b, conv in enumerate(convs):
-        pos = {i: t for t, i in enumerate(inp.turn_index[b])}
-        for j, name in enumerate(LABELS):
-            for i in rationale_of(conv).get(name, []):
-                if i in pos:
-                    target[b, j, pos[i]] = 1.0
-    return torch.tensor(target), torch.tensor(target.sum(-1) > 0)
-
-
-def _rationale_loss(attn: torch.Tensor, target: torch.Tensor, has: torch.Tensor) -> torch.Tensor:
-    """−log of the attention mass on the deciding turns, over labels that name some."""
-    if not bool(has.any()):
-        return attn.new_zeros(())
-    mass = (attn * target).sum(-1)
-    return -torch.log(mass[has] + 1e-6).mean()
-
-
 def _tensors(inp: BatchInputs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return torch.tensor(inp.turns), torch.tensor(inp.mask), torch.tensor(inp.global_feats)
 
@@ -263,9 +243,9 @@ def fit_head(cfg: TrainConfig, train: BatchInputs, train8: BatchInputs, y: np.nd
                 outs.append(logits)
                 attns.append(attn)
             loss = sum(ce(lg[:, j], yt[idx, j]) for lg in outs for j in range(len(LABELS))) / len(outs)
-            if rationale is not None and cfg.rationale_weight > 0:
+            if rationale is not None and cfg.rationale_weight > 0:  # deciding turns named by the writers
                 r_target, r_has = rationale[0][idx], rationale[1][idx]
-                loss = loss + cfg.rationale_weight * sum(_rationale_loss(a, r_target, r_has) for a in attns) / len(attns)
+                loss = loss + cfg.rationale_weight * sum(rationale_loss(a, r_target, r_has) for a in attns) / len(attns)
             if len(outs) == 2:
                 loss = loss + cfg.consistency * _jeffreys(outs[0], outs[1])
             sidx = sorder[step * sb : (step + 1) * sb]

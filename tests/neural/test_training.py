@@ -145,7 +145,7 @@ def test_outside_writers_are_reported_used_by_the_gate_and_kept_out_of_training(
 def test_rationale_loss_rewards_attention_on_the_deciding_turns():
     import torch
 
-    from kefuqa.training.train import _rationale_loss
+    from kefuqa.training.rationale import rationale_loss
 
     target = torch.zeros(1, 4, 5)
     target[0, 0, 2] = 1.0
@@ -153,6 +153,6 @@ def test_rationale_loss_rewards_attention_on_the_deciding_turns():
     on = torch.full((1, 4, 5), 0.01)
     on[0, 0, 2] = 0.96
     uniform = torch.full((1, 4, 5), 0.2)
-    assert float(_rationale_loss(on, target, has)) < 0.05
-    assert abs(float(_rationale_loss(uniform, target, has)) - np.log(5)) < 1e-4
-    assert float(_rationale_loss(uniform, target, torch.zeros(1, 4, dtype=torch.bool))) == 0.0
+    assert float(rationale_loss(on, target, has)) < 0.05
+    assert abs(float(rationale_loss(uniform, target, has)) - np.log(5)) < 1e-4
+    assert float(rationale_loss(uniform, target, torch.zeros(1, 4, dtype=torch.bool))) == 0.0
