@@ -11,6 +11,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from kefuqa.text.normalize import fold_width
+
 _D = r"(?<![0-9A-Za-z])"  # no digit/letter before
 _E = r"(?![0-9A-Za-z])"  # no digit/letter after
 _CN = "\u4e00-\u9fff"
@@ -19,7 +21,8 @@ EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 ID_CARD = re.compile(
     _D + r"[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx]" + _E
 )
-# 16–19 digits, optionally grouped by spaces or dashes; confirmed by the Luhn check.
+# 16–19 digits, optionally grouped by spaces or dashes: a card by its Luhn check, or by
+# its issuer prefix and length when the digits were mistyped or misheard (Luhn fails).
 BANK_CARD = re.compile(_D + r"(?:\d[ -]?){15,18}\d" + _E)
 MOBILE = re.compile(_D + r"(?:(?:\+|00)?86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}" + _E)
 LANDLINE = re.compile(_D + r"(?:\(0\d{2,3}\)|（0\d{2,3}）|0\d{2,3}[ -]?)\d{7,8}(?:[-转]\d{1,5})?" + _E)
@@ -47,9 +50,20 @@ def _luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
-def _bank_card(m: re.Match[str]) -> str | None:
+def _issuer_shape(digits: str) -> bool:
+    """UnionPay (62, 16–19 digits), Visa (4) and Mastercard (51–55, 2221–2720) at 16."""
+    if digits.startswith("62"):
+        return True
+    if len(digits) != 16:
+        return False
+    return digits[0] == "4" or "51" <= digits[:2] <= "55" or "2221" <= digits[:4] <= "2720"
+
+
+def _bank_card(m: re.Match[str], _: str) -> str | None:
     digits = re.sub(r"[ -]", "", m.group())
-    return "[银行卡号]" if 16 <= len(digits) <= 19 and _luhn_ok(digits) else None
+    if not 16 <= len(digits) <= 19:
+        return None
+    return "[银行卡号]" if _luhn_ok(digits) or _issuer_shape(digits) else None
 
 
 @dataclass(frozen=True)
@@ -57,7 +71,8 @@ class _Kind:
     name: str
     pattern: re.Pattern[str]
     tag: str
-    check: Callable[[re.Match[str]], str | None] | None = None
+    # (match in the width-folded text, the original text) → the replacement, or None to keep
+    check: Callable[[re.Match[str], str], str | None] | None = None
 
 
 _KINDS = (
@@ -66,7 +81,8 @@ _KINDS = (
     _Kind("bank_card", BANK_CARD, "[银行卡号]", _bank_card),
     _Kind("mobile", MOBILE, "[手机号]"),
     _Kind("landline", LANDLINE, "[电话]"),
-    _Kind("address", ADDRESS, "[地址]", lambda m: (m.group("keep") or "") + "[地址]"),
+    _Kind("address", ADDRESS, "[地址]",
+          lambda m, text: (text[m.start("keep") : m.end("keep")] if m.group("keep") else "") + "[地址]"),
 )
 _ORDER = _Kind("order_no", ORDER_NO, "[订单号]")
 
@@ -77,13 +93,20 @@ class PiiMasker:
     mask_order_numbers: bool = False
 
     def mask(self, text: str) -> str:
+        """Each kind is found in the width-folded text (so full-width digits １３８… are
+        caught too) and replaced at the same offsets in the original: folding maps one
+        character to one character, and the rest of the text stays as written."""
         if not self.enabled:
             return text
         kinds = _KINDS + ((_ORDER,) if self.mask_order_numbers else ())
         for kind in kinds:
-            if kind.check is None:
-                text = kind.pattern.sub(kind.tag, text)
-            else:
-                check = kind.check
-                text = kind.pattern.sub(lambda m, c=check: c(m) or m.group(), text)
+            pieces, last = [], 0
+            for m in kind.pattern.finditer(fold_width(text)):
+                tag = kind.tag if kind.check is None else kind.check(m, text)
+                if tag is None:
+                    continue
+                pieces += [text[last : m.start()], tag]
+                last = m.end()
+            if pieces:
+                text = "".join(pieces) + text[last:]
         return text

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from kefuqa.text.normalize import fold_width, normalize
@@ -25,6 +27,12 @@ MASK = PiiMasker()
         ("地址北京市朝阳区建国路88号3单元502室", "地址[地址]"),
         ("收货地址：上海市浦东新区张江镇祖冲之路2288弄15号601", "收货地址：[地址]"),
         ("送到幸福小区3栋2单元502", "送到[地址]"[:0] + "[地址]"),
+        # Luhn is a hint, not a gate: a misheard or mistyped card keeps its issuer's shape.
+        ("卡号6222 0212 3456 7890 123", "卡号[银行卡号]"),  # UnionPay, 19 digits, Luhn fails
+        ("退到4111111111111112", "退到[银行卡号]"),  # Visa shape, Luhn fails
+        # Full-width digits are found as their half-width form; the rest stays as written.
+        ("电话１３８１２３４５６７８，ＯＫ", "电话[手机号]，ＯＫ"),
+        ("身份证１１０１０５１９９００３０７１２３４", "身份证[身份证号]"),
     ],
 )
 def test_pii_masked_on_realistic_strings(text, expected):
@@ -39,7 +47,8 @@ def test_pii_masked_on_realistic_strings(text, expected):
         "订单 12345678 查一下",  # short numbers stay: order numbers are opt-in
         "我在路上了，5分钟到",
         "尺码选XL还是2XL",
-        "4111111111111112",  # 16 digits failing the Luhn check is no bank card
+        "9111111111111112",  # 16 digits, no card issuer's prefix, failing the Luhn check
+        "流水号2403011234567890123",  # 19 digits, no issuer prefix, failing the Luhn check
     ],
 )
 def test_no_false_positives(text):
@@ -65,3 +74,16 @@ def test_segmentation_uses_customer_service_dictionary():
     words = segment("亲亲，这边七天无理由退货，运费险会赔付，价保和工单都可以")
     for term in ("亲亲", "七天无理由退货", "运费险", "价保", "工单"):
         assert term in words
+
+
+def test_rejected_lines_are_masked_in_what_they_say_not_how_they_are_escaped():
+    from kefuqa.io.writers import mask_raw
+
+    escaped = "".join(f"\\u{ord(c):04x}" for c in "13812345678")
+    valid = '{"id": "c-1", "turns": [{"speaker": "boss", "text": "' + escaped + '"}]}'
+    assert mask_raw(valid, MASK) == '{"id":"c-1","turns":[{"speaker":"boss","text":"[手机号]"}]}'
+    broken = '{"id": "c-1", "text": "' + escaped + '", '
+    assert "[手机号]" in mask_raw(broken, MASK) and "\\u0031" not in mask_raw(broken, MASK)
+    # A lone surrogate stays escaped, so the rejects file can still be written as UTF-8.
+    lone = mask_raw('{"text": "\\ud800 13812345678"}', MASK)
+    assert json.loads(lone) == {"text": "\ud800 [手机号]"} and lone.encode("utf-8")
