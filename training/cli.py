@@ -13,8 +13,14 @@ from kefuqa.models.rules.schema import RulesFileError
 from kefuqa.pipeline import mask_conversation
 from kefuqa.settings import load_settings
 from kefuqa.text.pii import PiiMasker
-from kefuqa.training.evaluation import (evaluate_predictions, evidence_hits, format_channels, format_report,
-                                        per_channel)
+from kefuqa.training.evaluation import (
+    evaluate_predictions,
+    evidence_hits,
+    format_channels,
+    format_report,
+    gold_labels,
+    per_channel,
+)
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -55,7 +61,8 @@ def _eval(args: argparse.Namespace) -> int:
     for i in range(0, len(convs), settings.batch_size):
         records.extend(engine.score_batch(convs[i : i + settings.batch_size]))
     pred = [r["labels"] for r in records]
-    reports = evaluate_predictions([c.labels.model_dump() for c in convs], pred)
+    gold = gold_labels(convs)
+    reports = evaluate_predictions(gold, pred)
     channels = per_channel(convs, pred)
     model_evidence = [_model_evidence(r) for r in records]
     evidence = evidence_hits(convs, model_evidence) if any(model_evidence) else {}
@@ -68,6 +75,11 @@ def _eval(args: argparse.Namespace) -> int:
               + (f", {skipped} skipped (invalid or unlabelled)" if skipped else ""))
         print(format_report(reports))
         print(format_channels(channels))
+        if args.by_channel:
+            for channel in channels:
+                idx = [i for i, c in enumerate(convs) if c.channel == channel]
+                print(f"\n[{channel}]")
+                print(format_report(evaluate_predictions([gold[i] for i in idx], [pred[i] for i in idx])))
         if evidence:
             print("model evidence on a deciding turn (rationale): "
                   + "  ".join(f"{k} {v['hit_rate']:.1%} (n={v['n']})" for k, v in evidence.items() if v["n"]))
@@ -87,6 +99,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="test: the fixed test split of the training writers; outside: the held-out writers "
                         "(training/data/outside), the set the registry gate uses")
     p.add_argument("--json", action="store_true", help="machine-readable report")
+    p.add_argument("--by-channel", action="store_true", help="also the full report (confusion matrices) per channel")
     p.add_argument("--engine", choices=["auto", "rules", "neural"])
     p.add_argument("--rules", type=Path, help="user rules file merged over the defaults")
     p.set_defaults(func=_eval)
@@ -155,7 +168,8 @@ def _train(args: argparse.Namespace) -> int:
               + "   int8 vs fp32 agreement: " + "  ".join(f"{k} {v:.1%}" for k, v in o["int8_fp32_agreement"].items()))
     print("test split macro-F1, int8 (ships): " + "  ".join(f"{k} {v:.3f}" for k, v in m["macro_f1"].items()))
     print("test split macro-F1, PyTorch fp32: " + "  ".join(f"{k} {v:.3f}" for k, v in m["fp32"]["macro_f1"].items()))
-    print("int8 vs fp32 label agreement:      " + "  ".join(f"{k} {v:.1%}" for k, v in m["int8_fp32_agreement"].items()))
+    agreement = m["int8_fp32_agreement"]
+    print("int8 vs fp32 label agreement:      " + "  ".join(f"{k} {v:.1%}" for k, v in agreement.items()))
     print("ECE (calibrated): " + "  ".join(f"{k} {v:.3f}" for k, v in m["ece"].items()))
     if not args.no_mlflow:
         run = log_run(settings.home, meta["training"]["config"],
@@ -221,7 +235,8 @@ def _models(args: argparse.Namespace) -> int:
                 print(f"no models in {registry.root}; run `kefuqa models build-default`")
             for m in rows:
                 f1 = "  ".join(f"{k[:4]} {v:.3f}" for k, v in m["metrics"]["macro_f1"].items())
-                print(f"{'*' if m['version'] == current else ' '} {m['version']:<22} {m['created'][:19]}  {f1}  data {m['data_hash'][:8]}")
+                mark = "*" if m["version"] == current else " "
+                print(f"{mark} {m['version']:<22} {m['created'][:19]}  {f1}  data {m['data_hash'][:8]}")
             return 0
         if args.models_command == "promote":
             return _gate(registry, args.version, promote=True, force=args.force)

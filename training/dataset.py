@@ -116,6 +116,13 @@ def save_split_ids(ids: list[str], path: Path = SPLIT_FILE) -> None:
     path.write_text(json.dumps({"test_ids": ids}, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
 
 
+def gold(conv: Conversation) -> dict[str, str]:
+    """A labelled conversation's gold labels (``load_corpus`` refuses unlabelled ones)."""
+    if conv.labels is None:
+        raise CorpusError(f"{conv.id}: training and evaluation data need 'labels'")
+    return conv.labels.model_dump()
+
+
 def label_targets(convs: Sequence[Conversation]) -> np.ndarray:
     """[N, 4] class indices, labels in ``LABELS`` order (the heads' output order)."""
-    return np.array([[LABELS[n].index(getattr(c.labels, n)) for n in LABELS] for c in convs], dtype=np.int64)
+    return np.array([[LABELS[n].index(gold(c)[n]) for n in LABELS] for c in convs], dtype=np.int64)

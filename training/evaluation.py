@@ -10,7 +10,7 @@ from typing import Any
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
 from kefuqa.contract import LABELS, Conversation
-from kefuqa.training.dataset import rationale_of
+from kefuqa.training.dataset import gold, rationale_of
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,8 @@ def evaluate_predictions(gold: Sequence[dict[str, str]], pred: Sequence[dict[str
             name=name,
             macro_f1=round(float(f1_score(y_true, y_pred, labels=list(values), average="macro", zero_division=0)), 4),
             per_class={
-                v: {"precision": round(float(p), 4), "recall": round(float(r), 4), "f1": round(float(f), 4), "support": int(s)}
+                v: {"precision": round(float(p), 4), "recall": round(float(r), 4), "f1": round(float(f), 4),
+                    "support": int(s)}
                 for v, p, r, f, s in zip(values, prec, rec, f1, sup)
             },
             confusion=confusion_matrix(y_true, y_pred, labels=list(values)).tolist(),
@@ -56,7 +57,7 @@ def per_channel(convs: Sequence[Conversation], pred: Sequence[dict[str, str]]) -
     out: dict[str, dict[str, Any]] = {}
     for channel in sorted({c.channel for c in convs}):
         idx = [i for i, c in enumerate(convs) if c.channel == channel]
-        reps = evaluate_predictions([convs[i].labels.model_dump() for i in idx], [pred[i] for i in idx])
+        reps = evaluate_predictions([gold(convs[i]) for i in idx], [pred[i] for i in idx])
         out[channel] = {"n": len(idx), "macro_f1": {n: r.macro_f1 for n, r in reps.items()},
                         "labels": {n: r.as_dict() for n, r in reps.items()}}
     return out

@@ -82,12 +82,15 @@ class _LiveEmbedder:
         return self.vectors.detach().float().cpu().numpy()
 
     def turn_tensor(self, convs: list[Conversation], turns: np.ndarray, mask: np.ndarray) -> torch.Tensor:
+        if self.vectors is None:
+            raise RuntimeError("turn_tensor before the batch was embedded")
+        vectors = self.vectors
         row = {t: k for k, t in enumerate(self.texts)}
-        device = self.vectors.device
+        device = vectors.device
         emb = []
         for c in convs:
             idx = [row[turn_text(c.turns[i].text)] for i in kept_turns(len(c.turns))]
-            emb.append(self.vectors[idx + [0] * (turns.shape[1] - len(idx))])
+            emb.append(vectors[idx + [0] * (turns.shape[1] - len(idx))])
         live = torch.stack(emb) * torch.tensor(mask, device=device)[..., None]
         return torch.cat([live, torch.tensor(turns[..., EMBED_DIM:], device=device)], dim=-1)
 

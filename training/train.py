@@ -19,7 +19,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +27,25 @@ import numpy as np
 import torch
 from torch import nn
 
-from kefuqa.contract import LABELS, Conversation
+from kefuqa.contract import LABELS, Conversation, Turn
 from kefuqa.models.baseline import RulesEngine
 from kefuqa.models.neural.engine import BUCKET_RATIO
 from kefuqa.models.neural.features import BatchInputs, build_inputs, turn_text
 from kefuqa.models.neural.head import EMBED_DIM, ConversationHead, EnsembleHead
 from kefuqa.training.augment import augment_corpus
 from kefuqa.training.calibration import expected_calibration_error, fit_temperature
-from kefuqa.training.dataset import (SPLIT_FILE, is_outside, label_targets, load_corpus, load_split_ids,
-                                     make_test_ids, outside_files, save_split_ids, split)
+from kefuqa.training.dataset import (
+    SPLIT_FILE,
+    gold,
+    is_outside,
+    label_targets,
+    load_corpus,
+    load_split_ids,
+    make_test_ids,
+    outside_files,
+    save_split_ids,
+    split,
+)
 from kefuqa.training.evaluation import evaluate_predictions, evidence_hits, per_channel
 from kefuqa.training.export import INT8_RECIPE, export_encoder, export_head, quantize_int8
 from kefuqa.training.finetune import FinetuneConfig, apply_lora, finetune
@@ -62,7 +72,8 @@ class TrainConfig:
     # Gaussian noise on the (unit-norm) embeddings while training: a little more robustness
     # than the int8/fp32 pairs alone give.
     embed_noise: float = 0.005
-    embedding_cache: Path | None = None  # fp32 embeddings; int8 ones go beside it (…-int8-<INT8_RECIPE>-r<BUCKET_RATIO>.npz)
+    # fp32 embeddings; int8 ones go beside it (…-int8-<INT8_RECIPE>-r<BUCKET_RATIO>.npz)
+    embedding_cache: Path | None = None
     int8_share: float = 0.5  # share of fit conversations drawn with int8 embeddings each step
     finetune_epochs: int = 0  # > 0: stage 1 fine-tunes the encoder with LoRA adapters (training/finetune.py)
     lora: Path | None = None  # adapters of an earlier stage 1 to reuse (instead of fine-tuning)
@@ -164,13 +175,13 @@ def _turn_sentiment_data(convs: list[Conversation], rules: RulesEngine, embed, n
     last customer turn of each training conversation (its sentiment label)."""
     items: list[tuple[str, list[float], int]] = []
     for text, label in _review_sentences(n_reviews, seed):
-        conv = Conversation(id="r", agent_id="r", turns=[{"speaker": "customer", "text": text}])
+        conv = Conversation(id="r", agent_id="r", turns=[Turn(speaker="customer", text=text)])
         items.append((turn_text(text), rules.features(conv).per_turn[0], label))
     for c in convs:
         f = rules.features(c)
         last = max((i for i, t in enumerate(c.turns) if t.speaker == "customer"), default=None)
         if last is not None:
-            items.append((turn_text(c.turns[last].text), f.per_turn[last], SENT_CLASSES.index(c.labels.sentiment)))
+            items.append((turn_text(c.turns[last].text), f.per_turn[last], SENT_CLASSES.index(gold(c)["sentiment"])))
     emb = embed([t for t, _, _ in items])
     x = np.concatenate([emb, np.array([r for _, r, _ in items], np.float32)], axis=1)
     return torch.tensor(x), torch.tensor([y for _, _, y in items])
@@ -195,7 +206,7 @@ def _labels_from_logits(logits: np.ndarray) -> list[dict[str, str]]:
 
 
 def _mean_f1(logits: np.ndarray, convs: list[Conversation]) -> float:
-    reps = evaluate_predictions([c.labels.model_dump() for c in convs], _labels_from_logits(logits))
+    reps = evaluate_predictions([gold(c) for c in convs], _labels_from_logits(logits))
     return float(np.mean([r.macro_f1 for r in reps.values()]))
 
 
@@ -292,8 +303,7 @@ def report(head: nn.Module, test: BatchInputs, test_convs: list[Conversation]) -
     logits = predict_logits(head, test)
     y = label_targets(test_convs)
     pred = _labels_from_logits(logits)
-    gold = [c.labels.model_dump() for c in test_convs]
-    reps = evaluate_predictions(gold, pred)
+    reps = evaluate_predictions([gold(c) for c in test_convs], pred)
     probs = torch.softmax(torch.tensor(logits), -1).numpy()
     ece = {n: round(expected_calibration_error(probs[:, j], y[:, j]), 4) for j, n in enumerate(LABELS)}
     return {
@@ -417,7 +427,7 @@ def train(cfg: TrainConfig, log=print) -> dict[str, Any]:
     if kept.exists():
         shutil.copy(kept, cfg.out / "kept_ids.json")
     digest = hashlib.sha256((cfg.out / "head.onnx").read_bytes()).hexdigest()[:8]
-    created = datetime.now(timezone.utc)
+    created = datetime.now(UTC)
     meta = {
         "name": "kefu-e5-small-zh",
         "version": f"{created:%Y.%m.%d}-{digest}",

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 import onnxruntime as ort
+import pytest
 
 from kefuqa.models.encoder.convert import convert
 from kefuqa.models.encoder.prune import load_kept_ids
