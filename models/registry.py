@@ -7,7 +7,10 @@ Layout under ``KEFUQA_HOME/registry``::
     champion.json             {"current": version, "history": [older champions]}
 
 A candidate becomes the champion only when it is not worse than the current
-one on the same fixed test split (see ``compare``).
+one on the same evaluation set (see ``compare``): the held-out writers of
+``training/data/outside`` (``eval_set: outside`` in the metadata), whose
+conversations no model trains on, or the fixed test split for a model trained
+without them.
 """
 
 from __future__ import annotations
@@ -44,15 +47,16 @@ class Comparison:
 
 
 def compare(current: dict[str, Any] | None, candidate: dict[str, Any]) -> Comparison:
-    """Macro-F1 per label on the fixed test split; refused when the mean drops or
-    any label drops by more than PER_LABEL_TOLERANCE, or the splits differ."""
+    """Macro-F1 per label on the evaluation set both were measured on; refused when
+    the mean drops, any label drops by more than PER_LABEL_TOLERANCE, or the sets differ."""
     cand = candidate["metrics"]["macro_f1"]
     if current is None:
         return Comparison([(k, None, cand[k]) for k in LABELS], True, "no current model")
     cur = current["metrics"]["macro_f1"]
     rows = [(k, cur[k], cand[k]) for k in LABELS]
     if current.get("split_hash") != candidate.get("split_hash"):
-        return Comparison(rows, False, "measured on different test splits; re-evaluate both on the fixed split")
+        return Comparison(rows, False, "measured on different evaluation sets (split hash differs); "
+                                       "evaluate both on the same held-out writers")
     mean_cur = sum(cur[k] for k in LABELS) / len(LABELS)
     mean_cand = sum(cand[k] for k in LABELS) / len(LABELS)
     if mean_cand < mean_cur:

@@ -44,7 +44,7 @@ def test_gate_refuses_a_worse_model_and_prints_the_comparison(tmp_path):
 
 def test_different_splits_are_not_comparable():
     r = compare(meta("a", (0.5,) * 4, "s1"), meta("b", (0.9,) * 4, "s2"))
-    assert not r.better_or_equal and "different test splits" in r.reason
+    assert not r.better_or_equal and "different evaluation sets" in r.reason
 
 
 def test_cli_promote_refuses_with_exit_1(tmp_path):
