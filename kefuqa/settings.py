@@ -151,8 +151,10 @@ def load_settings() -> Settings:
 def _explain(exc: ValidationError) -> str:
     """Name the environment variable behind each error, e.g. KEFUQA_REVIEW_TIMEZONE."""
     # exc.title names the settings class that refused the value: Settings or one of its groups.
-    groups = [f.default_factory for f in Settings.model_fields.values() if isinstance(f.default_factory, type)]
-    prefix = next((cls.model_config.get("env_prefix", "KEFUQA_") for cls in (Settings, *groups)
+    groups = [f.default_factory for f in Settings.model_fields.values()
+              if isinstance(f.default_factory, type) and issubclass(f.default_factory, BaseSettings)]
+    classes: list[type[BaseSettings]] = [Settings, *groups]
+    prefix = next((cls.model_config.get("env_prefix", "KEFUQA_") for cls in classes
                    if cls.__name__ == exc.title), "KEFUQA_")
     lines = [f"{prefix}{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()]
     return "bad settings in the environment:\n  " + "\n  ".join(lines)

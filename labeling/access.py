@@ -114,7 +114,7 @@ def set_team_restriction(s: Session, user: Principal, team: str, restricted: boo
 
 
 def list_teams(s: Session) -> list[dict[str, Any]]:
-    names = set(s.scalars(select(StoredConversation.team).distinct()).all()) - {None}
+    names = {t for t in s.scalars(select(StoredConversation.team).distinct()).all() if t is not None}
     rows = {t.name: t for t in s.scalars(select(Team))}
     return [{"team": n, "restricted": bool(rows[n].restricted) if n in rows else False}
             for n in sorted(names | set(rows))]

@@ -48,7 +48,9 @@ class _Store:
     """The engine, opened on first use (a SQLite store is created and migrated then)."""
 
     def __init__(self, url: str) -> None:
-        self.url, self._engine, self._lock = url, None, threading.Lock()
+        self.url = url
+        self._engine: Engine | None = None
+        self._lock = threading.Lock()
 
     def engine(self) -> Engine:
         with self._lock:
@@ -319,7 +321,8 @@ def make_router(settings: Settings, config: ReviewConfig | None = None) -> APIRo
 
         def go(s: Session) -> Response:
             where = access.visible(s, user)
-            audit.record(s, user.name, "export", "export", format, after={"since": since.isoformat() if since else None})
+            audit.record(s, user.name, "export", "export", format,
+                         after={"since": since.isoformat() if since else None})
             if format == "label-studio":
                 return JSONResponse(interop.tasks(s, where), headers=_attachment("label-studio-tasks.json"))
             rows = export.training_rows(s, since, where) if format == "training" else export.score_records(s, where)

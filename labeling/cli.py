@@ -233,7 +233,9 @@ def _since(text: str | None) -> datetime | None:
     try:
         return datetime.fromisoformat(text)
     except ValueError as exc:
-        raise CliError(f"--since: not an ISO date or time: {text!r} (e.g. 2026-03-01 or 2026-03-01T00:00+08:00)") from exc
+        raise CliError(
+            f"--since: not an ISO date or time: {text!r} (e.g. 2026-03-01 or 2026-03-01T00:00+08:00)"
+        ) from exc
 
 
 def _import_ls(args: argparse.Namespace, settings: Settings) -> int:

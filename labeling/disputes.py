@@ -20,9 +20,10 @@ Every transition is written to the audit log.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from . import audit
@@ -129,8 +130,9 @@ def _get(s: Session, user: Principal, dispute_id: int) -> Dispute:
 def _bump(s: Session, d: Dispute, version: Any, **values: Any) -> None:
     if not isinstance(version, int) or isinstance(version, bool):
         raise Invalid("version must be the dispute version you loaded (an integer)")
-    result = s.execute(update(Dispute).where(Dispute.id == d.id, Dispute.version == version)
-                       .values(version=Dispute.version + 1, **values).execution_options(synchronize_session=False))
+    result = cast(CursorResult[Any], s.execute(
+        update(Dispute).where(Dispute.id == d.id, Dispute.version == version)
+        .values(version=Dispute.version + 1, **values).execution_options(synchronize_session=False)))
     if result.rowcount != 1:
         raise Conflict("Not saved: this dispute changed since you loaded it (someone answered or escalated it). "
                        "Reload it.", current_version=s.scalar(select(Dispute.version).where(Dispute.id == d.id)))
@@ -197,7 +199,7 @@ def escalate(s: Session, user: Principal, cfg: ReviewConfig, dispute_id: int, re
     status = effective_status(d, now)
     if d.level != 1 or d.status != "answered":
         raise Conflict(f"dispute #{d.id} is {status}: it can be escalated once, after the first answer")
-    if status == "final":
+    if status == "final" and d.escalate_until is not None:  # "final" here: the escalation window has passed
         raise Invalid(f"too late: escalation was possible until {d.escalate_until.isoformat(timespec='minutes')} "
                       f"({cfg.escalate_days} working days after the answer)")
     reason = (reason or "").strip()
@@ -212,7 +214,8 @@ def escalate(s: Session, user: Principal, cfg: ReviewConfig, dispute_id: int, re
     return dispute_dict(s, d, now)
 
 
-def accept(s: Session, user: Principal, dispute_id: int, *, version: Any, now: datetime | None = None) -> dict[str, Any]:
+def accept(s: Session, user: Principal, dispute_id: int, *, version: Any,
+           now: datetime | None = None) -> dict[str, Any]:
     """The agent accepts the first answer: the dispute is final at once."""
     now = now or utcnow()
     d = _get(s, user, dispute_id)

@@ -34,7 +34,7 @@ def final_labelled(s: Session, since: datetime | None = None,
          .order_by(ReviewTask.final_at, StoredConversation.id))
     if since is not None:
         q = q.where(ReviewTask.final_at >= since)
-    yield from s.execute(q)
+    yield from s.execute(q).tuples()
 
 
 def training_row(conv: StoredConversation, labels: dict[str, str]) -> dict[str, Any]:

@@ -156,8 +156,8 @@ def import_scores(s: Session, records: Iterable[tuple[int, ScoreRecord]], conver
         pred = s.scalar(select(Prediction).where(Prediction.conversation_id == rec.id,
                                                  Prediction.model_name == rec.model.name,
                                                  Prediction.model_version == rec.model.version))
-        values = {"labels": rec.labels.model_dump(), "probs": rec.probs, "record": mask_record(rec, masker),
-                  "confidence": conf}
+        values: dict[str, Any] = {"labels": rec.labels.model_dump(), "probs": rec.probs,
+                                  "record": mask_record(rec, masker), "confidence": conf}
         if pred is None:
             s.add(Prediction(conversation_id=rec.id, model_name=rec.model.name, model_version=rec.model.version,
                              created_at=now, **values))

@@ -108,7 +108,7 @@ def import_annotations(s: Session, data: Any, *, reviewer: str, actor: str,
     if fallback is None or fallback.role not in ("reviewer", "lead", "admin"):
         raise Invalid(f"no reviewer {reviewer!r} to attribute the annotations to (create one with "
                       "`kefuqa review users add NAME --role reviewer`)")
-    stats = {"imported": 0, "unchanged": 0, "skipped": 0, "problems": []}
+    stats: dict[str, Any] = {"imported": 0, "unchanged": 0, "skipped": 0, "problems": []}
     for i, task in enumerate(data, 1):
         where = f"task {i}" + (f" (id {task.get('id')})" if isinstance(task, dict) and "id" in task else "")
         conv_id = ((task.get("data") or {}).get("conversation_id") if isinstance(task, dict) else None)

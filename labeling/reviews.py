@@ -15,9 +15,10 @@ change it.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -61,12 +62,12 @@ def write_final(s: Session, *, task: ReviewTask, user: Principal, labels: dict[s
     before = {"labels": task.final_labels, "source": task.final_source, "version": task.version}
     reviewers = _reviewer_ids(s, task.id) | ({user.id} if kind == "review" else set())
     done = not task.double or len(reviewers) >= 2 or kind != "review"
-    result = s.execute(
+    result = cast(CursorResult[Any], s.execute(
         update(ReviewTask).where(ReviewTask.id == task.id, ReviewTask.version == expected_version)
         .values(version=ReviewTask.version + 1, final_labels=labels, final_source=kind, final_by=user.id,
                 final_at=now, status="done" if done else "open")
         .execution_options(synchronize_session=False)
-    )
+    ))
     if result.rowcount != 1:
         raise _conflict(s, task.id, expected_version)
     pred = latest_prediction(s, task.conversation_id)
@@ -87,7 +88,7 @@ def write_final(s: Session, *, task: ReviewTask, user: Principal, labels: dict[s
 def _conflict(s: Session, task_id: int, seen: int) -> Conflict:
     s.expire_all()
     task = s.get(ReviewTask, task_id)
-    by = s.get(User, task.final_by).name if task and task.final_by else "someone"
+    by = s.get_one(User, task.final_by).name if task and task.final_by else "someone"
     at = task.final_at.isoformat(timespec="seconds") if task and task.final_at else "just now"
     return Conflict(
         f"Not saved: {by} saved this conversation at {at} after you opened it (you had version {seen}, "
@@ -146,7 +147,7 @@ def save_review(s: Session, user: Principal, conversation_id: str, labels: Any, 
 def task_dict(s: Session, task: ReviewTask | None) -> dict[str, Any]:
     if task is None:
         return {"id": None, "version": 0, "status": "none", "final_labels": None}
-    by = s.get(User, task.final_by).name if task.final_by else None
+    by = s.get_one(User, task.final_by).name if task.final_by else None
     return {"id": task.id, "reason": task.reason, "double": task.double, "status": task.status,
             "version": task.version, "priority": task.priority, "final_labels": task.final_labels,
             "final_source": task.final_source, "final_by": by,

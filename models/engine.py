@@ -9,7 +9,6 @@ from typing import Any, Protocol
 
 from kefuqa.contract import Conversation, ModelInfo
 
-
 log = logging.getLogger("kefuqa.engine")
 
 

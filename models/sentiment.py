@@ -13,8 +13,8 @@ from importlib import resources
 
 import ahocorasick
 
-from kefuqa.text.normalize import normalize
 from kefuqa.models.rules.matcher import Hit
+from kefuqa.text.normalize import normalize
 
 _DENY = ("不", "没", "没有", "别", "无", "未", "不是", "不太", "不怎么")
 

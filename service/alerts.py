@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from kefuqa.contract import Conversation
@@ -26,10 +26,10 @@ def alerts(conv: Conversation, record: dict[str, Any], th: AlertThresholds, live
         if prev["sentiment"] - cur["sentiment"] >= th.sentiment_drop:
             out.append({"type": "sentiment_drop", "turn": cur["index"],
                         "detail": f"customer sentiment fell from {prev['sentiment']:+.2f} to {cur['sentiment']:+.2f}"})
-    if len(turns) >= 2 and turns[-1]["sentiment"] <= th.sentiment_floor < max(t["sentiment"] for t in turns[:-1]):
-        if not out or out[-1]["turn"] != turns[-1]["index"]:
-            out.append({"type": "sentiment_drop", "turn": turns[-1]["index"],
-                        "detail": f"customer sentiment now {turns[-1]['sentiment']:+.2f}"})
+    if (len(turns) >= 2 and turns[-1]["sentiment"] <= th.sentiment_floor < max(t["sentiment"] for t in turns[:-1])
+            and (not out or out[-1]["turn"] != turns[-1]["index"])):
+        out.append({"type": "sentiment_drop", "turn": turns[-1]["index"],
+                    "detail": f"customer sentiment now {turns[-1]['sentiment']:+.2f}"})
     for ev in record["evidence"]:
         if ev["rule"].startswith("taboo."):
             out.append({"type": "taboo", "turn": ev["turn"], "detail": f"{ev['rule']}: {ev['text']}"})
@@ -38,7 +38,7 @@ def alerts(conv: Conversation, record: dict[str, Any], th: AlertThresholds, live
         out.append({"type": "long_wait", "turn": None, "detail": f"a customer waited {longest:.0f} s for an answer"})
     last = conv.turns[-1]
     if live and last.speaker == "customer" and last.ts is not None:
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         waited = (now - last.ts).total_seconds() if last.ts.tzinfo else None
         if waited is not None and waited > th.wait_s:
             out.append({"type": "long_wait", "turn": len(conv.turns) - 1,

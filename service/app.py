@@ -93,13 +93,15 @@ def create_app(settings: Settings, engine_factory: Callable[[], Engine] | None =
             if auth.lower().startswith("bearer "):
                 presented = auth[7:].strip()
             if not svc.auth_disabled and not key_ok(presented, hashes):
-                response: Response = JSONResponse({"detail": "missing or invalid API key (Authorization: Bearer <key> or X-API-Key)"},
-                                                  status_code=401, headers={"WWW-Authenticate": "Bearer"})
+                response: Response = JSONResponse(
+                    {"detail": "missing or invalid API key (Authorization: Bearer <key> or X-API-Key)"},
+                    status_code=401, headers={"WWW-Authenticate": "Bearer"})
                 return _finish(response, route, t0, rid)
             length = request.headers.get("content-length")
             if length and length.isdigit() and int(length) > svc.max_body_bytes:
-                response = JSONResponse({"detail": f"body too large: {length} bytes > {svc.max_body_bytes} (KEFUQA_MAX_BODY_BYTES)"},
-                                        status_code=413)
+                response = JSONResponse(
+                    {"detail": f"body too large: {length} bytes > {svc.max_body_bytes} (KEFUQA_MAX_BODY_BYTES)"},
+                    status_code=413)
                 return _finish(response, route, t0, rid)
         try:
             response = await call_next(request)
@@ -123,7 +125,8 @@ def create_app(settings: Settings, engine_factory: Callable[[], Engine] | None =
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]}, status_code=422)
+        detail = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        return JSONResponse({"detail": detail}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -158,14 +161,19 @@ def create_app(settings: Settings, engine_factory: Callable[[], Engine] | None =
         return records
 
     conv_body = {"requestBody": {"required": True, "content": {"application/json": {"schema": _conversation_schema()}}}}
-    batch_body = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+    batch_schema = {
         "type": "object", "required": ["conversations"],
-        "properties": {"conversations": {"type": "array", "maxItems": svc.max_batch_items, "items": _conversation_schema()}}}}}}}
+        "properties": {
+            "conversations": {"type": "array", "maxItems": svc.max_batch_items, "items": _conversation_schema()},
+        },
+    }
+    batch_body = {"requestBody": {"required": True, "content": {"application/json": {"schema": batch_schema}}}}
 
     @app.post("/v1/score", response_model=ScoreRecord, openapi_extra=conv_body,
               summary="Score one conversation (finished or still in progress)",
               responses={401: {"description": "no or wrong API key"}, 413: {"description": "body too large"},
-                         422: {"description": "not a valid conversation; detail says why"}, 503: {"description": "model loading"}})
+                         422: {"description": "not a valid conversation; detail says why"},
+                         503: {"description": "model loading"}})
     async def score_one(request: Request, live: bool = False) -> JSONResponse:
         """``live=true`` for a conversation still in progress: alerts then include a customer waiting now."""
         conv = _conv(await _body(request))
@@ -183,7 +191,8 @@ def create_app(settings: Settings, engine_factory: Callable[[], Engine] | None =
         if not items:
             raise ApiError(422, "conversations: empty list")
         if len(items) > svc.max_batch_items:
-            raise ApiError(422, f"too many conversations: {len(items)} > {svc.max_batch_items} (KEFUQA_MAX_BATCH_ITEMS)")
+            raise ApiError(
+                422, f"too many conversations: {len(items)} > {svc.max_batch_items} (KEFUQA_MAX_BATCH_ITEMS)")
         convs, errors, seen = [], [], set()
         for i, item in enumerate(items):
             try:
@@ -228,8 +237,8 @@ def _mount_rooms(app: FastAPI, settings: Settings) -> None:
     try:
         from kefuqa.grading.api import make_router as grading_router
     except ImportError:
-        grading_router = None
-    if grading_router is not None:
+        pass
+    else:
         from kefuqa.service.grading_source import grading_loader
 
         app.include_router(grading_router(grading_loader(settings)))

@@ -5,6 +5,7 @@ worker thread so the process holds one inference session."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -42,10 +43,8 @@ class DynamicBatcher:
     async def stop(self) -> None:
         if self._task:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
 
     async def score(self, convs: Sequence[Conversation]) -> list[dict[str, Any]]:
         if self.max_batch <= 1 or self._queue is None:  # batching off: call directly

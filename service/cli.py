@@ -12,8 +12,8 @@ from kefuqa.io.readers import InputError
 from kefuqa.models.baseline import RulesEngine
 from kefuqa.models.engine import EngineError
 from kefuqa.models.rules.schema import RulesFileError
-from kefuqa.settings import load_settings
 from kefuqa.service.batch import EngineSpec, score_file
+from kefuqa.settings import load_settings
 
 
 def _score(args: argparse.Namespace) -> int:

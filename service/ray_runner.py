@@ -62,7 +62,7 @@ def score_file_ray(
     started_here = not ray.is_initialized()
     if started_here:
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                 **({} if address else {"num_cpus": workers}))
+                 num_cpus=None if address else workers)
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = True
     ctx.enable_progress_bars = False
@@ -80,8 +80,8 @@ def score_file_ray(
                 if convs:
                     # Enough blocks for every actor to get work.
                     blocks = max(1, min(-(-len(convs) // settings.batch_size), 4 * workers))
-                    ds = ray.data.from_items([{"conversation": c.model_dump_json()} for c in convs],
-                                             override_num_blocks=blocks)
+                    ds: ray.data.Dataset = ray.data.from_items(
+                        [{"conversation": c.model_dump_json()} for c in convs], override_num_blocks=blocks)
                     ds = ds.map_batches(RayScorer, fn_constructor_kwargs={"spec": spec},
                                         batch_size=settings.batch_size,
                                         compute=ray.data.ActorPoolStrategy(size=min(workers, blocks)), num_cpus=1)

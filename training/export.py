@@ -23,7 +23,7 @@ import onnx
 import torch
 from torch import nn
 
-from kefuqa.models.neural.head import N_GLOBAL, TURN_IN, ConversationHead
+from kefuqa.models.neural.head import N_GLOBAL, TURN_IN, ConversationHead, EnsembleHead
 from kefuqa.training.smoothquant import ALPHA, calibration_texts, smooth
 
 
@@ -101,7 +101,7 @@ def quantize_int8(fp32: Path, out: Path, tokenizer: Path, alpha: float | None = 
     return out
 
 
-def export_head(head: ConversationHead, out: Path) -> Path:
+def export_head(head: ConversationHead | EnsembleHead, out: Path) -> Path:
     head.eval()
     x = torch.zeros(2, 3, TURN_IN)
     m = torch.ones(2, 3, dtype=torch.bool)
@@ -112,7 +112,8 @@ def export_head(head: ConversationHead, out: Path) -> Path:
     return out
 
 
-def assemble(encoder_dir: Path, head_onnx: Path, model_json: dict[str, Any], out: Path, keep_fp32: bool = False) -> Path:
+def assemble(encoder_dir: Path, head_onnx: Path, model_json: dict[str, Any], out: Path,
+             keep_fp32: bool = False) -> Path:
     """The runnable folder from a converted encoder folder and an exported head."""
     out.mkdir(parents=True, exist_ok=True)
     fp32 = export_encoder(encoder_dir, out / "encoder.onnx")

@@ -23,7 +23,7 @@ import onnx
 import onnxruntime as ort
 from onnx import helper, numpy_helper
 
-from kefuqa.models.neural.engine import QUERY_PREFIX, load_tokenizer, pad_ids
+from kefuqa.models.neural.engine import QUERY_PREFIX, load_tokenizer, pad_ids, pad_token_id
 
 ALPHA = 0.75  # of 0.5 / 0.75 / 0.85 / 0.9, 0.75 gave the closest int8 embeddings (bench/quantization.py)
 N_CALIBRATION = 512
@@ -43,7 +43,7 @@ def _batches(tokenizer: Path, texts: Sequence[str], size: int = 32) -> Iterator[
     tok = load_tokenizer(tokenizer)
     encs = sorted((e.ids for e in tok.encode_batch([QUERY_PREFIX + t for t in texts])), key=len)
     for i in range(0, len(encs), size):
-        yield pad_ids(encs[i : i + size], tok.token_to_id("<pad>"))
+        yield pad_ids(encs[i : i + size], pad_token_id(tok))
 
 
 def _targets(graph: onnx.GraphProto) -> list[onnx.NodeProto]:

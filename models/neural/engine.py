@@ -53,6 +53,14 @@ def load_tokenizer(path: Path) -> Tokenizer:
     return tokenizer
 
 
+def pad_token_id(tokenizer: Tokenizer) -> int:
+    """The id of ``<pad>``, which every encoder tokenizer has."""
+    pad_id = tokenizer.token_to_id("<pad>")
+    if pad_id is None:
+        raise ValueError("the tokenizer has no <pad> token")
+    return pad_id
+
+
 def pad_ids(rows: Sequence[list[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
     """Token id rows → ``input_ids`` and ``attention_mask``, padded to the longest row."""
     ids = np.full((len(rows), max(len(r) for r in rows)), pad_id, np.int64)
@@ -73,7 +81,7 @@ class OnnxEmbedder:
         # at most bucket_ratio times the shortest: padding a conversation's texts to its
         # longest one cost 1.8x the real tokens. The buckets depend on that call's texts only.
         self.tokenizer = load_tokenizer(model_dir / "tokenizer.json")
-        self.pad_id = self.tokenizer.token_to_id("<pad>")
+        self.pad_id = pad_token_id(self.tokenizer)
         self.session = session(model_dir / encoder_file, threads)
         self.micro_batch = micro_batch
         self.bucket_ratio = bucket_ratio

@@ -92,6 +92,8 @@ class EnsembleHead(nn.Module):
     """Heads trained with different seeds; logits, attention and turn
     sentiment averaged; one temperature per task over the average."""
 
+    temperature: torch.Tensor  # a buffer, registered in __init__
+
     def __init__(self, heads: list[ConversationHead]) -> None:
         super().__init__()
         self.heads = nn.ModuleList(heads)

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import ahocorasick
 
-from kefuqa.text.normalize import normalize
 from kefuqa.models.rules.schema import Rule
+from kefuqa.text.normalize import normalize
 
 _QUOTES = re.compile(r"“[^”]*”|「[^」]*」|『[^』]*』|\"[^\"]*\"|‘[^’]*’|'[^']*'")
 

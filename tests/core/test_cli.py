@@ -92,7 +92,8 @@ def test_user_errors_exit_2_with_a_message_not_a_traceback(tmp_path, args, messa
 
 def test_rules_check_ok(tmp_path):
     f = tmp_path / "r.yaml"
-    f.write_text("rules:\n  - id: taboo.extra\n    category: taboo\n    kind: rude\n    phrases: [你烦不烦]\n", encoding="utf-8")
+    f.write_text("rules:\n  - id: taboo.extra\n    category: taboo\n    kind: rude\n    phrases: [你烦不烦]\n",
+                 encoding="utf-8")
     res = run("rules", "check", str(f))
     assert res.returncode == 0 and "OK" in res.stdout
 

@@ -41,7 +41,8 @@ def test_response_times_without_timestamps_are_none():
 
 
 def test_partial_timestamps_use_what_is_there():
-    times = response_times(c([t("customer", "在吗", "00:00"), t("agent", "在的"), t("customer", "好", "00:05"), t("agent", "嗯", "00:25")]))
+    times = response_times(c([t("customer", "在吗", "00:00"), t("agent", "在的"),
+                              t("customer", "好", "00:05"), t("agent", "嗯", "00:25")]))
     assert times.first_response_s == 20.0 and times.avg_response_s == 20.0
 
 
@@ -76,9 +77,11 @@ def test_evidence_points_at_the_characters_shown(engine):
 
 
 def test_obvious_cases(engine):
-    rude = engine.score(c([t("customer", "怎么还没发货？？？"), t("agent", "爱买不买，跟我说没用"), t("customer", "什么态度，差评！")]))
+    rude = engine.score(c([t("customer", "怎么还没发货？？？"), t("agent", "爱买不买，跟我说没用"),
+                           t("customer", "什么态度，差评！")]))
     assert rude["labels"]["politeness"] == "poor"
     assert rude["labels"]["emotional_control"] == "poor"
     assert rude["labels"]["sentiment"] == "negative"
-    esc = engine.score(c([t("customer", "洗衣机坏了"), t("agent", "您好，已经为您提交维修工单，师傅24小时内联系您"), t("customer", "行吧")]))
+    esc = engine.score(c([t("customer", "洗衣机坏了"), t("agent", "您好，已经为您提交维修工单，师傅24小时内联系您"),
+                          t("customer", "行吧")]))
     assert esc["labels"]["resolution"] == "escalated" and esc["labels"]["sentiment"] == "neutral"

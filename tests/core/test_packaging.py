@@ -4,6 +4,7 @@ the shipped data files (rules, dictionaries) come with them."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -13,8 +14,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_wheel_maps_rooms_under_kefuqa_and_runs(tmp_path):
+    # Built from a copy: a build in the source tree would leave build/ and *.egg-info there.
+    src = tmp_path / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", ".venv", ".kefuqa", "build", "*.egg-info",
+                                                            "__pycache__", "out", "runs", "mlruns"))
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path), str(src)],
         check=True, capture_output=True, timeout=300,
     )
     [wheel] = tmp_path.glob("kefu_qa-*.whl")
@@ -31,12 +37,14 @@ def test_wheel_maps_rooms_under_kefuqa_and_runs(tmp_path):
     zipfile.ZipFile(wheel).extractall(site)
     code = (
         "import json, kefuqa.models.baseline as b, kefuqa.contract as c;"
-        "assert b.__file__.startswith(%r), b.__file__;"
+        f"assert b.__file__.startswith({str(site)!r}), b.__file__;"
         "e = b.RulesEngine();"
-        "r = e.score(c.Conversation.model_validate({'id':'x','agent_id':'a','turns':[{'speaker':'agent','text':'不知道'}]}));"
-        "print(r['labels']['politeness'])" % str(site)
+        "r = e.score(c.Conversation.model_validate("
+        "{'id':'x','agent_id':'a','turns':[{'speaker':'agent','text':'不知道'}]}));"
+        "print(r['labels']['politeness'])"
     )
     env = {**os.environ, "PYTHONPATH": str(site)}
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env,
+                         timeout=120)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "poor"

@@ -425,7 +425,8 @@ def test_cli_reports_bad_input(tmp_path, capsys):
     from kefuqa.cli import build_parser
 
     parser = build_parser()
-    args = parser.parse_args(["encoder", "build", "--out", str(tmp_path / "o"), "--prune-from", str(tmp_path / "nope.txt")])
+    args = parser.parse_args(["encoder", "build", "--out", str(tmp_path / "o"),
+                              "--prune-from", str(tmp_path / "nope.txt")])
     assert args.func(args) == 2
     assert "no such file" in capsys.readouterr().err
     bad = tmp_path / "bad.bin"

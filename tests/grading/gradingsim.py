@@ -17,9 +17,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from kefuqa.grading.inputs import Outcome, RosterEntry, TrainingEvent
 
 from kefuqa.contract import LABELS, ScoreRecord
+from kefuqa.grading.inputs import Outcome, RosterEntry, TrainingEvent
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 EVENT_START = date(2026, 3, 9)

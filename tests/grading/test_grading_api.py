@@ -12,6 +12,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from gradingsim import TRUE_EFFECTS, simulate, write_files
+
 from kefuqa.grading.api import GradingSource, make_router
 from kefuqa.grading.errors import InputError
 from kefuqa.grading.impact import analyse_event

@@ -10,6 +10,7 @@ import sys
 
 import pytest
 from gradingsim import TRUE_EFFECTS, simulate, write_files
+
 from kefuqa.grading.cli import register
 from kefuqa.grading.rubric import GRADES
 

@@ -7,6 +7,7 @@ from datetime import date
 
 import pytest
 from gradingsim import GOOD, record
+
 from kefuqa.grading.dataset import UNASSIGNED, build_dataset
 from kefuqa.grading.grades import grade_all
 from kefuqa.grading.inputs import Outcome, RosterEntry

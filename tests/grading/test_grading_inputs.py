@@ -8,6 +8,7 @@ from datetime import date
 
 import pytest
 from gradingsim import record
+
 from kefuqa.grading.errors import InputError
 from kefuqa.grading.inputs import load_events, load_outcomes, load_reviews, load_roster, load_scores
 

@@ -6,13 +6,13 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+
+from kefuqa.contract import LABELS, ScoreRecord
 from kefuqa.grading.dataset import build_dataset
 from kefuqa.grading.grades import grade_all
 from kefuqa.grading.inputs import RosterEntry
 from kefuqa.grading.periods import Period, period_of, span, to_local
 from kefuqa.grading.rubric import load_rubric
-
-from kefuqa.contract import LABELS, ScoreRecord
 
 SH = ZoneInfo("Asia/Shanghai")
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from gradingsim import TRUE_EFFECTS, simulate
+
 from kefuqa.grading.charts import Fonts
 from kefuqa.grading.dataset import build_dataset
 from kefuqa.grading.grades import grade_all

@@ -8,6 +8,7 @@ from importlib import resources
 
 import pytest
 import yaml
+
 from kefuqa.grading.errors import InputError
 from kefuqa.grading.grades import absolute_grade, forced_grades
 from kefuqa.grading.rubric import GRADES, Scale, load_rubric

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 from gradingsim import TREND, TRUE_EFFECTS, simulate
+
 from kefuqa.grading.dataset import build_dataset
 from kefuqa.grading.impact import EventImpact, analyse_event
 from kefuqa.grading.rubric import load_rubric

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from kefuqa.grading.stats import bootstrap_ci, did, holm, paired, proportion_ci, two_sample_diff
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
+
+from kefuqa.grading.stats import bootstrap_ci, did, holm, paired, proportion_ci, two_sample_diff
 
 
 def test_holm_matches_statsmodels():

@@ -12,8 +12,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from kefuqa.labeling.db import open_engine
 
+from kefuqa.labeling.db import open_engine
 from kefuqa.settings import Settings
 
 PG_HOST = os.environ.get("KEFUQA_TEST_PG_HOST", "127.0.0.1")

@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import uvicorn
+
+from kefuqa.contract import LABELS, Conversation, ScoreRecord
 from kefuqa.labeling.auth import add_user, principal
 from kefuqa.labeling.db import session
 from kefuqa.labeling.importer import import_scores
-
-from kefuqa.contract import LABELS, Conversation, ScoreRecord
 from kefuqa.text.pii import PiiMasker
 
 PASSWORD = "correct-horse-9"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from kefuqa.labeling.access import Forbidden
 from kefuqa.labeling.agreement import compute
 from kefuqa.labeling.db import session

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 
 import httpx
 import pytest
+
 from kefuqa.labeling.app import create_app
 from kefuqa.labeling.config import ReviewConfig
 
@@ -53,7 +54,8 @@ def test_login_cookie_and_roles(server):
         anon.post("/api/review/logout", json={})
         assert anon.get("/api/review/me").status_code == 401
     with client(server) as bot:  # scripts log in for a bearer token
-        token = bot.post("/api/review/login", json={"name": "lead", "password": PASSWORD, "bearer": True}).json()["token"]
+        login = {"name": "lead", "password": PASSWORD, "bearer": True}
+        token = bot.post("/api/review/login", json=login).json()["token"]
     with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}) as b:
         assert b.get("/api/review/agreement").status_code == 200
 
@@ -94,7 +96,8 @@ def test_concurrent_saves_one_wins_the_other_gets_409(server):
         assert detail["saved_by"] == {"a": "rev", "b": "rev2"}[winner]
         saved = a.get("/api/review/items/c1").json()
         assert saved["task"]["version"] == 2 and len(saved["reviews"]) == 1  # nothing lost, nothing doubled
-        assert saved["task"]["final_labels"] == (CORRECTED if winner == "a" else {**DEFAULT_LABELS, "sentiment": "negative"})
+        expected = CORRECTED if winner == "a" else {**DEFAULT_LABELS, "sentiment": "negative"}
+        assert saved["task"]["final_labels"] == expected
         trail = a.get("/api/review/items/c1/audit").json()["entries"]
         assert [e["action"] for e in trail] == ["review.saved"]
         assert trail[0]["before"]["labels"] is None and trail[0]["after"]["version"] == 2
@@ -102,7 +105,8 @@ def test_concurrent_saves_one_wins_the_other_gets_409(server):
 
 def test_bad_input_is_a_4xx_with_the_reason(server):
     with client(server, "rev") as c:
-        r = c.post("/api/review/items/c1/review", json={"labels": {**DEFAULT_LABELS, "politeness": "rude"}, "version": 1})
+        r = c.post("/api/review/items/c1/review",
+                   json={"labels": {**DEFAULT_LABELS, "politeness": "rude"}, "version": 1})
         assert r.status_code == 422 and "politeness must be one of good, fair, poor" in r.json()["detail"]["message"]
         r = c.post("/api/review/items/c1/review", json={"labels": {"politeness": "good"}, "version": 1})
         assert r.status_code == 422 and "missing labels" in r.json()["detail"]["message"]
@@ -123,7 +127,8 @@ def test_transcript_text_is_data_and_the_page_forbids_inline_script(server):
 
 def test_a_lead_restricts_the_team_and_other_teams_lose_sight(server):
     with client(server, "lead") as lead, client(server, "srev") as srev:
-        assert {i["conversation_id"] for i in srev.get("/api/review/queue").json()["items"]} == {"c1", "c2", "xss", "s1"}
+        queued = {i["conversation_id"] for i in srev.get("/api/review/queue").json()["items"]}
+        assert queued == {"c1", "c2", "xss", "s1"}
         assert lead.post("/api/review/teams/south", json={"restricted": True}).status_code == 403
         assert lead.post("/api/review/teams/north", json={"restricted": True}).json()["restricted"] is True
         assert {i["conversation_id"] for i in srev.get("/api/review/queue").json()["items"]} == {"s1"}
@@ -251,7 +256,8 @@ def test_admin_disables_and_enables_a_login_over_http(engine, settings):
         with client(srv, "rev") as rev:
             assert rev.get("/api/review/me").status_code == 200
             assert rev.post("/api/review/users/rev/active", json={"active": False}).status_code == 403  # admins only
-            assert admin.post("/api/review/users/rev/active", json={"active": False}).json() == {"name": "rev", "active": False}
+            deactivated = admin.post("/api/review/users/rev/active", json={"active": False}).json()
+            assert deactivated == {"name": "rev", "active": False}
             assert rev.get("/api/review/me").status_code == 401  # its sessions end at once
         assert c_login(srv, "rev") == 401
         listed = {u["name"]: u["active"] for u in admin.get("/api/review/users").json()["users"]}

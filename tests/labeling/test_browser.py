@@ -9,12 +9,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+
+from kefuqa.contract import LABELS, ScoreRecord
 from kefuqa.labeling.app import create_app
 from kefuqa.labeling.config import ReviewConfig
 from kefuqa.labeling.db import session
 from kefuqa.labeling.importer import import_scores
-
-from kefuqa.contract import LABELS, ScoreRecord
 from kefuqa.text.pii import PiiMasker
 
 from .helpers import PASSWORD, T0, Server, conversation, record, users
@@ -23,12 +23,12 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = os.environ.get("KEFUQA_TEST_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "review-queue.png"
 XSS = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
 
 FIRST = "c-20260302-0417"
 TURNS = [
-    {"speaker": "customer", "text": "在吗？我买的碎花连衣裙三天了还没到，电话13812345678", "ts": "2026-03-02T10:02:05+08:00"},
+    {"speaker": "customer", "text": "在吗？我买的碎花连衣裙三天了还没到，电话13812345678",
+     "ts": "2026-03-02T10:02:05+08:00"},
     {"speaker": "system", "text": "[订单卡片]", "ts": "2026-03-02T10:02:06+08:00"},
     {"speaker": "agent", "text": "亲，您好，这边帮您查一下物流哦", "ts": "2026-03-02T10:02:40+08:00"},
     {"speaker": "customer", "text": "都三天了！你们到底怎么回事", "ts": "2026-03-02T10:03:10+08:00"},
@@ -44,11 +44,13 @@ def _first_record() -> ScoreRecord:
     probs["emotional_control"].update(good=0.05, fair=0.35, poor=0.60)
     probs["resolution"].update(resolved=0.06, escalated=0.14, unresolved=0.80)
     probs["sentiment"].update(positive=0.02, neutral=0.10, negative=0.88)
-    ev = [(2, 0, 2, "polite.greeting", "亲，"), (2, 2, 4, "polite.greeting", "您好"), (4, 0, 3, "taboo.dont_know", "不知道"),
-          (4, 4, 8, "taboo.look_yourself", "你自己看"), (6, 0, 6, "taboo.said_already", "我已经说过了")]
+    ev = [(2, 0, 2, "polite.greeting", "亲，"), (2, 2, 4, "polite.greeting", "您好"),
+          (4, 0, 3, "taboo.dont_know", "不知道"), (4, 4, 8, "taboo.look_yourself", "你自己看"),
+          (6, 0, 6, "taboo.said_already", "我已经说过了")]
     return ScoreRecord.model_validate({
         "id": FIRST, "agent_id": "a-017", "model": {"name": "kefu-e5-small-zh", "version": "2026.11.1"},
-        "labels": {"politeness": "fair", "emotional_control": "poor", "resolution": "unresolved", "sentiment": "negative"},
+        "labels": {"politeness": "fair", "emotional_control": "poor", "resolution": "unresolved",
+                   "sentiment": "negative"},
         "probs": probs, "turns": [{"index": i, "speaker": "customer", "sentiment": s}
                                   for i, s in ((0, -0.2), (3, -0.6), (5, -0.9))],
         "evidence": [{"turn": t, "start": a, "end": b, "rule": r, "text": x} for t, a, b, r, x in ev],
@@ -81,7 +83,7 @@ def app_url(engine, settings):
         yield srv.url
 
 
-def test_reviewer_corrects_a_label_in_the_browser(browser, app_url, db_url):
+def test_reviewer_corrects_a_label_in_the_browser(browser, app_url, db_url, tmp_path):
     context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN",
                                   timezone_id="Asia/Shanghai")
     page = context.new_page()
@@ -112,9 +114,10 @@ def test_reviewer_corrects_a_label_in_the_browser(browser, app_url, db_url):
     page.keyboard.press("/")
     page.keyboard.type("「不知道」「你自己看」是服务禁语")
     page.keyboard.press("Escape")
-    if db_url.startswith("sqlite"):
-        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOT), full_page=False)
+    if db_url.startswith("sqlite"):  # the picture in docs/review.md is taken the same way
+        shot = tmp_path / "review-queue.png"
+        page.screenshot(path=str(shot), full_page=False)
+        assert shot.read_bytes().startswith(b"\x89PNG")
     page.keyboard.press("Enter")  # save
     expect(page.locator("#toast")).to_contain_text("Saved")
     expect(page.locator("#item-status")).to_contain_text("version 2")

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from kefuqa.labeling import audit
 from kefuqa.labeling.access import Conflict, Forbidden, Invalid, NotFound
 from kefuqa.labeling.config import ReviewConfig
@@ -127,7 +128,8 @@ def test_second_level_needs_another_person_and_the_window_closes(engine):
         d2 = file_dispute(s, u["a-1"], cfg, "c2", "wrong too", now=T0 + timedelta(hours=1))
         d1 = answer_dispute(s, u["lead"], cfg, d1["id"], "upheld", "标签正确", version=1, now=T0 + timedelta(days=1))
         d2 = answer_dispute(s, u["lead"], cfg, d2["id"], "upheld", "标签正确", version=1, now=T0 + timedelta(days=1))
-        d1 = escalate(s, u["a-1"], cfg, d1["id"], "please look again", version=d1["version"], now=T0 + timedelta(days=2))
+        d1 = escalate(s, u["a-1"], cfg, d1["id"], "please look again", version=d1["version"],
+                      now=T0 + timedelta(days=2))
         with pytest.raises(Forbidden, match="someone other"):
             answer_dispute(s, u["lead"], cfg, d1["id"], "upheld", "still right", version=d1["version"],
                            now=T0 + timedelta(days=3))

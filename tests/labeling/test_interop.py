@@ -6,13 +6,13 @@ import json
 from datetime import timedelta
 
 import pytest
+
+from kefuqa.contract import Conversation, ScoreRecord
 from kefuqa.labeling import audit, export, interop
 from kefuqa.labeling.access import Invalid
 from kefuqa.labeling.auth import add_user
 from kefuqa.labeling.db import StoreError, session
 from kefuqa.labeling.reviews import item, save_review
-
-from kefuqa.contract import Conversation, ScoreRecord
 
 from .helpers import DEFAULT_LABELS, T0, load, users
 

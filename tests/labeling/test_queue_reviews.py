@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from kefuqa.labeling.access import Conflict, Forbidden, NotFound, set_team_restriction
 from kefuqa.labeling.config import ReviewConfig
 from kefuqa.labeling.db import session
@@ -122,7 +123,10 @@ def test_a_lead_restricts_their_team_to_its_members(engine):
     load(engine, [("north-1", "a-n", 0.5), ("south-1", "a-s", 0.5)], teams={"a-n": "north", "a-s": "south"})
     u = users(engine, ("nlead", "lead", "north"), ("nrev", "reviewer", "north"), ("srev", "reviewer", "south"),
                ("slead", "lead", "south"), ("root", "admin", None))
-    ids = lambda name: {e["conversation_id"] for e in _queue(engine, u[name])}
+
+    def ids(name: str) -> set[str]:
+        return {e["conversation_id"] for e in _queue(engine, u[name])}
+
     assert ids("srev") == {"north-1", "south-1"}
     with pytest.raises(Forbidden, match="own team"), session(engine, write=True) as s:
         set_team_restriction(s, u["slead"], "north", True)

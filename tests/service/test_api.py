@@ -55,11 +55,13 @@ def test_score_one_returns_a_contract_record_with_pii_masked(server):
         (b"", 422, "bad JSON"),
         (json.dumps([1, 2]).encode(), 422, "not a JSON object"),
         (json.dumps({"id": "x", "agent_id": "a", "turns": "hello"}).encode(), 422, "turns"),
-        (json.dumps({"id": "x", "agent_id": "a", "turns": [{"speaker": "bot", "text": "hi"}]}).encode(), 422, "unknown speaker 'bot'"),
+        (json.dumps({"id": "x", "agent_id": "a", "turns": [{"speaker": "bot", "text": "hi"}]}).encode(), 422,
+         "unknown speaker 'bot'"),
         (json.dumps({"id": 5, "agent_id": "a", "turns": [{"speaker": "agent", "text": "hi"}]}).encode(), 422, "id"),
         (json.dumps(conv("x", [{"speaker": "agent", "text": "好"}] * 51)).encode(), 422, "too many turns: 51 > 50"),
         (json.dumps(conv("x", [{"speaker": "agent", "text": "好" * 501}])).encode(), 422, "too long"),
-        (json.dumps(conv("x", [{"speaker": "agent", "text": "好" * 300}] * 20, pad="x" * 300_000)).encode(), 413, "body too large"),
+        (json.dumps(conv("x", [{"speaker": "agent", "text": "好" * 300}] * 20, pad="x" * 300_000)).encode(), 413,
+         "body too large"),
         # Legal JSON that normalisation, tokenisers or UTF-8 writers cannot carry.
         (json.dumps(conv("x", [{"speaker": "agent", "text": "好\ud800"}])).encode(), 422, "lone surrogate U+D800"),
         (json.dumps(conv("x", [{"speaker": "agent", "text": "好\u0000"}])).encode(), 422, "control character U+0000"),
@@ -88,7 +90,7 @@ def test_batch_scores_in_order_and_reports_each_bad_item(server):
 
 
 def _hist(text: str, name: str) -> float:
-    return float(next(l for l in text.splitlines() if l.startswith(name + " ")).split()[-1])
+    return float(next(line for line in text.splitlines() if line.startswith(name + " ")).split()[-1])
 
 
 def test_concurrent_requests_are_batched_and_answered_correctly(server):
@@ -163,12 +165,12 @@ class _FailsOnPoison:
 
 
 def test_a_failing_conversation_fails_its_own_request_only():
-    from tests.service.conftest import rules_settings, serve
+    from tests.service.conftest import Server, rules_settings, serve
 
     # A long batching window so that the poisoned request shares engine calls with good ones.
     for srv in serve(rules_settings(batch_max_wait_ms=50.0), engine_factory=_FailsOnPoison):
 
-        def call(i: int) -> tuple[str, int]:
+        def call(i: int, srv: Server = srv) -> tuple[str, int]:
             cid = f"poison-{i}" if i % 10 == 3 else f"g-{i}"
             with srv.client() as c:
                 return cid, c.post("/v1/score", json=conv(cid)).status_code

@@ -76,18 +76,19 @@ def test_resume_after_kill_9_scores_everything_exactly_once(archive, reference, 
     score_file(big, EngineSpec("rules"), Settings(), output=full, progress=False)
     assert out.read_bytes() == full.read_bytes()
     assert (tmp_path / "out.rejects.jsonl").read_bytes() == (tmp_path / "full.rejects.jsonl").read_bytes()
-    ids = [json.loads(l)["id"] for l in out.read_text(encoding="utf-8").splitlines()]
+    ids = [json.loads(line)["id"] for line in out.read_text(encoding="utf-8").splitlines()]
     assert len(ids) == len(set(ids))
 
 
 def test_parquet_in_and_out(archive, reference, tmp_path):
-    rows = [json.loads(l) for l in archive.read_text(encoding="utf-8").splitlines()[:200] if l.startswith('{"id"')]
+    rows = [json.loads(line) for line in archive.read_text(encoding="utf-8").splitlines()[:200]
+            if line.startswith('{"id"')]
     src = tmp_path / "in.parquet"
     pq.write_table(pa.Table.from_pylist(rows), src)
     out = tmp_path / "out.parquet"
     s = score_file(src, EngineSpec("rules"), Settings(), output=out, progress=False)
     table = pq.read_table(out).to_pylist()
-    expected = [json.loads(l) for l in reference[0].decode().splitlines()]
+    expected = [json.loads(line) for line in reference[0].decode().splitlines()]
     by_id = {r["id"]: r for r in expected}
     seen: set[str] = set()
     valid = [r["id"] for r in rows if r["turns"] and not (r["id"] in seen or seen.add(r["id"]))]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+
 from kefuqa.labeling.models import UTCDateTime
 
 revision = "0001"
@@ -91,7 +92,8 @@ def upgrade() -> None:
     op.create_table(
         "reviews",
         sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("task_id", sa.Integer(), sa.ForeignKey("review_tasks.id", ondelete="CASCADE"), nullable=False, index=True),
+        sa.Column("task_id", sa.Integer(), sa.ForeignKey("review_tasks.id", ondelete="CASCADE"),
+                  nullable=False, index=True),
         sa.Column("conversation_id", sa.String(200), sa.ForeignKey("conversations.id", ondelete="CASCADE"),
                   nullable=False, index=True),
         sa.Column("reviewer_id", sa.Integer(), sa.ForeignKey("users.id"), nullable=False, index=True),
@@ -124,7 +126,8 @@ def upgrade() -> None:
     op.create_table(
         "dispute_answers",
         sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("dispute_id", sa.Integer(), sa.ForeignKey("disputes.id", ondelete="CASCADE"), nullable=False, index=True),
+        sa.Column("dispute_id", sa.Integer(), sa.ForeignKey("disputes.id", ondelete="CASCADE"),
+                  nullable=False, index=True),
         sa.Column("level", sa.Integer(), nullable=False),
         sa.Column("user_id", sa.Integer(), sa.ForeignKey("users.id"), nullable=False),
         sa.Column("outcome", sa.String(12), nullable=False),
