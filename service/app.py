@@ -23,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kefuqa.contract import LABELS, Conversation, ScoreRecord
+from kefuqa.http_limits import BodyLimitMiddleware, route_label
 from kefuqa.io.readers import json_limit_reason, validate_object
 from kefuqa.models.engine import Engine, create_engine
 from kefuqa.pipeline import mask_conversation
@@ -34,7 +35,6 @@ from kefuqa.settings import Settings
 from kefuqa.text.pii import PiiMasker
 
 log = logging.getLogger("kefuqa.service")
-OPEN_PATHS = {"/healthz", "/readyz", "/metrics", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc"}
 
 
 class ApiError(Exception):
@@ -86,7 +86,7 @@ def create_app(settings: Settings, engine_factory: Callable[[], Engine] | None =
         t0 = time.perf_counter()
         rid = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
         path = request.url.path
-        route = path if path in OPEN_PATHS or path.startswith("/v1/") else "other"
+        route = route_label(app.router.routes, request.scope)
         if path.startswith("/v1/"):
             presented = request.headers.get("x-api-key")
             auth = request.headers.get("authorization", "")
@@ -97,18 +97,15 @@ def create_app(settings: Settings, engine_factory: Callable[[], Engine] | None =
                     {"detail": "missing or invalid API key (Authorization: Bearer <key> or X-API-Key)"},
                     status_code=401, headers={"WWW-Authenticate": "Bearer"})
                 return _finish(response, route, t0, rid)
-            length = request.headers.get("content-length")
-            if length and length.isdigit() and int(length) > svc.max_body_bytes:
-                response = JSONResponse(
-                    {"detail": f"body too large: {length} bytes > {svc.max_body_bytes} (KEFUQA_MAX_BODY_BYTES)"},
-                    status_code=413)
-                return _finish(response, route, t0, rid)
         try:
             response = await call_next(request)
         except Exception:  # a bug, not bad input: logged without the body
             log.exception(json.dumps({"event": "error", "route": route, "request_id": rid}))
             response = JSONResponse({"detail": "internal error", "request_id": rid}, status_code=500)
-        return _finish(response, route, t0, rid)
+        return _finish(response, route_label(app.router.routes, request.scope), t0, rid)
+
+    # Outermost: bodies are bounded before any route, authenticated or not, reads them.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=svc.max_body_bytes)
 
     def _finish(response: Response, route: str, t0: float, rid: str) -> Response:
         seconds = time.perf_counter() - t0

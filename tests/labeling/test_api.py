@@ -273,3 +273,23 @@ def test_admin_disables_and_enables_a_login_over_http(engine, settings):
 def c_login(server: Server, name: str) -> int:
     with httpx.Client(base_url=server.url, timeout=10) as c:
         return c.post("/api/review/login", json={"name": name, "password": PASSWORD}).status_code
+
+
+def test_the_standalone_review_app_bounds_bodies_while_they_stream(server, settings):
+    limit = settings.service.max_body_bytes
+
+    def chunks(total: int, size: int):
+        for _ in range(0, total, size):
+            yield b"x" * size
+
+    with client(server) as c:
+        # Unauthenticated: a login body is tiny, declared or streamed.
+        r = c.post("/api/review/login", json={"name": "rev", "password": "x" * 10_000})
+        assert r.status_code == 413 and "4096" in r.text
+        r = c.post("/api/review/login", content=chunks(20_000, 1000), headers={"Content-Type": "application/json"})
+        assert r.status_code == 413
+    with client(server, "rev") as c:
+        r = c.post("/api/review/items/c1/review", content=chunks(limit + 65_536, 65_536),
+                   headers={"Content-Type": "application/json"})
+        assert r.status_code == 413 and "body too large" in r.text
+        assert c.get("/api/review/items/c1").status_code == 200  # the session still works

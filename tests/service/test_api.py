@@ -179,3 +179,41 @@ def test_a_failing_conversation_fails_its_own_request_only():
             results = list(pool.map(call, range(80)))
         assert {status for cid, status in results if cid.startswith("g-")} == {200}
         assert {status for cid, status in results if cid.startswith("poison")} == {500}
+
+
+def test_metrics_label_requests_by_route_template_whatever_paths_are_asked_for(server):
+    with server.client() as c:
+        for i in range(25):
+            assert c.get(f"/v1/no-such-thing-{i}").status_code == 404
+        for i in range(5):
+            c.get(f"/api/review/items/item-{i}")  # one template, whatever the id
+    text = httpx.get(server.url + "/metrics").text
+    assert "no-such-thing" not in text and "item-3" not in text
+    assert 'kefuqa_requests_total{route="unmatched",status="404"}' in text
+    assert 'route="/api/review/items/{conversation_id:path}"' in text
+
+
+def _chunks(total: int, size: int = 64 * 1024):
+    sent = 0
+    while sent < total:
+        yield b"x" * size
+        sent += size
+
+
+def test_bodies_are_bounded_while_they_stream_on_every_route(server):
+    limit = server.settings.service.max_body_bytes
+    with server.client() as c:
+        # Chunked (no Content-Length): refused once the limit is passed, not after reading it all.
+        r = c.post("/v1/score", content=_chunks(5 * limit), headers={"Content-Type": "application/json"})
+        assert r.status_code == 413 and "body too large" in r.text
+        # The review API (no key needed to reach it) has the same bound.
+        r = c.post("/api/review/login", content=_chunks(5 * limit), headers={"Content-Type": "application/json"})
+        assert r.status_code == 413
+        # A login body is a name and a password: a few kilobytes at most, declared or streamed.
+        big_login = json.dumps({"name": "rev", "password": "x" * 10_000})
+        r = c.post("/api/review/login", content=big_login, headers={"Content-Type": "application/json"})
+        assert r.status_code == 413 and "4096" in r.text
+        r = c.post("/api/review/login", content=_chunks(10_000, 1000), headers={"Content-Type": "application/json"})
+        assert r.status_code == 413
+        # A body within the limits still works.
+        assert c.post("/v1/score", json=GOOD).status_code == 200
