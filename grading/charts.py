@@ -68,10 +68,11 @@ class Fonts:
         return zh if self.family else en
 
     def safe(self, s: str) -> str:
-        """User text (indicator names, ids): kept when drawable, else its ASCII part."""
-        if self.family or s.isascii():
-            return s
-        return s.encode("ascii", "ignore").decode() or "?"
+        """User text (indicator names, ids): kept when drawable, else its ASCII part; a
+        ``$`` is escaped so matplotlib draws it instead of parsing mathtext (``$\\frac{x$``)."""
+        if not (self.family or s.isascii()):
+            s = s.encode("ascii", "ignore").decode() or "?"
+        return s.replace("$", r"\$")
 
     def grade(self, g: str) -> str:
         return g if self.family else _ENGLISH.get(g, g)

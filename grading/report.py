@@ -119,12 +119,25 @@ def render_html(
     )
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_cell(value: Any) -> Any:
+    """A cell as a spreadsheet should read it: text that a spreadsheet would run as a
+    formula (``=HYPERLINK(…)`` as an agent id) gets a leading apostrophe; numbers stay."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
     # utf-8-sig so that Excel, which most shops open CSVs with, shows the Chinese right.
     with path.open("w", encoding="utf-8-sig", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(header)
-        w.writerows([["" if v is None else v for v in row] for row in rows])
+        w.writerow([spreadsheet_cell(h) for h in header])
+        w.writerows([[spreadsheet_cell(v) for v in row] for row in rows])
 
 
 def _indicator_columns(rubric: Rubric) -> list[str]:

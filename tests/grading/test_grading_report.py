@@ -102,3 +102,27 @@ def test_charts_render_in_headless_chromium(report, tmp_path):
     assert png.startswith(b"\x89PNG") and len(png) > 50_000
     height = int.from_bytes(png[20:24], "big")
     assert height > 900  # full page: the charts and tables below the fold are in the picture
+
+
+@pytest.mark.parametrize("fonts", [Fonts(None), Fonts.detect()])
+def test_user_text_in_charts_is_drawn_not_parsed_as_mathtext(fonts):
+    from matplotlib.figure import Figure
+
+    from kefuqa.grading.charts import _png
+
+    fig = Figure(figsize=(2, 1))
+    fig.subplots().set_title(fonts.safe(r"$\frac{x$ a-1 $5"), **fonts.props)
+    assert _png(fig).startswith("data:image/png;base64,")  # an unescaped id raises in mathtext
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_quoted(tmp_path):
+    import csv
+
+    from kefuqa.grading.report import _write_csv
+
+    path = tmp_path / "grades.csv"
+    _write_csv(path, ["agent_id", "score"], [['=HYPERLINK("http://x","y")', -3.5], ["@SUM(A1)", None],
+                                            ["+1", 2], ["-cmd", 1], ["a-017", 88.0]])
+    rows = list(csv.reader(path.read_text(encoding="utf-8-sig").splitlines()))
+    assert [r[0] for r in rows[1:]] == ["'=HYPERLINK(\"http://x\",\"y\")", "'@SUM(A1)", "'+1", "'-cmd", "a-017"]
+    assert rows[1][1] == "-3.5" and rows[2][1] == ""  # numbers and blanks stay as they are
