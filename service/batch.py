@@ -11,6 +11,7 @@ every valid input is scored exactly once even after ``kill -9``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing as mp
 import os
@@ -205,6 +206,23 @@ def _one_by_one(scorer: _Scorer, lined: list[tuple[int, Conversation]],
     return records, failed
 
 
+def input_fingerprint(path: Path, blocks: int = 64, block: int = 65536) -> str:
+    """Size plus a hash of ``blocks`` evenly spaced blocks: an input edited since the
+    interrupted run (lines added, removed or rewritten) does not resume, and a
+    many-gigabyte archive is not read in full to find out."""
+    size = path.stat().st_size
+    h = hashlib.sha256(str(size).encode())
+    with path.open("rb") as fh:
+        step = max(size // blocks, block)
+        for offset in range(0, size, step):
+            fh.seek(offset)
+            h.update(fh.read(block))
+        if size > block:
+            fh.seek(size - block)
+            h.update(fh.read(block))
+    return h.hexdigest()[:32]
+
+
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(state), encoding="utf-8")
@@ -232,7 +250,11 @@ def score_file(
             state = json.loads(ckpt.read_text(encoding="utf-8"))
             if state.get("input") != str(input_path.resolve()):
                 raise InputError(f"{ckpt}: that run scored {state.get('input')}, not {input_path}")
+            if state.get("fingerprint") != input_fingerprint(input_path):
+                raise InputError(f"{input_path} changed since the interrupted run ({ckpt}); resuming would mix "
+                                 "records of two inputs: score it again without --resume")
     start_line = state["line"] if state else 0
+    fingerprint = input_fingerprint(input_path) if ckpt is not None else None
     scored = state["scored"] if state else 0
     rejected = state["rejected"] if state else 0
     show = sys.stderr.isatty() if progress is None else progress
@@ -260,7 +282,8 @@ def score_file(
                     rejected += len(rejects_here)
                     out_bytes, rej_bytes = out.commit()
                     if ckpt is not None:
-                        _save_checkpoint(ckpt, {"input": str(input_path.resolve()), "line": last_line,
+                        _save_checkpoint(ckpt, {"input": str(input_path.resolve()), "fingerprint": fingerprint,
+                                                "line": last_line,
                                                 "out_bytes": out_bytes, "rej_bytes": rej_bytes,
                                                 "scored": scored, "rejected": rejected})
                     bar.update(n_in)

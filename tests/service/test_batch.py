@@ -156,3 +156,24 @@ def test_a_conversation_the_engine_fails_on_becomes_a_reject_and_the_rest_are_sc
     assert rejects[0]["id"] == "poison-1" and rejects[0]["reason"].startswith("could not score: RuntimeError")
     assert "13812345678" not in rejects[0]["reason"]  # error text is masked like everything written
     assert rejects[1]["id"] == "x-1" and "lone surrogate U+D800" in rejects[1]["reason"]
+
+
+def test_resume_refuses_an_input_edited_since_the_interrupted_run(tmp_path):
+    from kefuqa.io.readers import InputError
+    from kefuqa.service.batch import _save_checkpoint, input_fingerprint
+
+    src = tmp_path / "in.jsonl"
+    make_archive(src, 50)
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(b"")
+    state = {"input": str(src.resolve()), "fingerprint": input_fingerprint(src), "line": 10,
+             "out_bytes": 0, "rej_bytes": 0, "scored": 0, "rejected": 0}
+    _save_checkpoint(checkpoint_path(out), state)
+    lines = src.read_text(encoding="utf-8").splitlines()
+    src.write_text("\n".join(lines[:5] + lines[6:]) + "\n", encoding="utf-8")  # a line removed
+    with pytest.raises(InputError, match="changed since the interrupted run"):
+        score_file(src, EngineSpec("rules"), Settings(), output=out, progress=False, resume=True)
+    # The same input as before resumes.
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    s = score_file(src, EngineSpec("rules"), Settings(), output=out, progress=False, resume=True)
+    assert s.resumed_from_line == 10 and s.scored == 40
