@@ -197,7 +197,9 @@ def make_router(settings: Settings, config: ReviewConfig | None = None) -> APIRo
 
     @router.post("/api/review/logout", tags=["review"])
     def logout(request: Request, response: Response) -> dict[str, bool]:
-        token = request.cookies.get(COOKIE)
+        """Ends the session of the cookie or of the bearer token the request carries."""
+        header = request.headers.get("authorization", "")
+        token = header[7:].strip() if header.lower().startswith("bearer ") else request.cookies.get(COOKIE)
         if token:
             with tx(write=True) as s:
                 auth.logout(s, token)

@@ -58,6 +58,8 @@ def test_login_cookie_and_roles(server):
         token = bot.post("/api/review/login", json=login).json()["token"]
     with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}) as b:
         assert b.get("/api/review/agreement").status_code == 200
+        assert b.post("/api/review/logout", json={}).status_code == 200  # logout revokes the token itself
+        assert b.get("/api/review/agreement").status_code == 401
 
 
 def test_an_agent_cannot_review(server):
