@@ -20,6 +20,14 @@ LOGIN_PATHS = ("/api/review/login",)
 LOGIN_MAX_BYTES = 4096
 
 
+def proxy_options(trusted_proxies: str) -> dict[str, object]:
+    """uvicorn options for ``X-Forwarded-For``: honoured only from the listed proxies
+    (KEFUQA_TRUSTED_PROXIES), never by default, so a client cannot pick the address
+    the login throttle counts by sending the header itself."""
+    trusted = [p.strip() for p in trusted_proxies.split(",") if p.strip()]
+    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted or None}
+
+
 def body_limit(path: str, default: int) -> int:
     return min(default, LOGIN_MAX_BYTES) if path in LOGIN_PATHS else default
 

@@ -48,6 +48,8 @@ class ServiceSettings(BaseSettings):
     batch_max_size: int = Field(32, ge=1, description="dynamic batching: conversations per engine call (1 = off)")
     batch_max_wait_ms: float = Field(5.0, ge=0)
     threads: int | None = Field(None, description="onnxruntime threads (default: all cores)")
+    trusted_proxies: str = Field("", description="comma-separated addresses of reverse proxies whose "
+                                 "X-Forwarded-For names the client; empty = trust none")
     cors_origins: str = Field("", description="comma-separated allowed origins; empty = CORS closed")
     alert_wait_s: float = 120.0
     alert_sentiment_drop: float = 0.8

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from kefuqa.http_limits import proxy_options
 from kefuqa.io.readers import InputError, Reject, describe_validation_error, read_conversations
 from kefuqa.settings import Settings, load_settings
 from kefuqa.text.pii import PiiMasker
@@ -302,7 +303,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         settings = settings.model_copy(update={"review_db_url": args.db})
     app = create_app(settings)
     print(f"review app on http://{args.host}:{args.port}/review")
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info",
+                **proxy_options(settings.service.trusted_proxies))
     return 0
 
 

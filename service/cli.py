@@ -8,6 +8,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from kefuqa.http_limits import proxy_options
 from kefuqa.io.readers import InputError
 from kefuqa.models.baseline import RulesEngine
 from kefuqa.models.engine import EngineError
@@ -65,7 +66,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"kefuqa serve: {exc}", file=sys.stderr)
         return 2
     uvicorn.run(app, host=args.host or settings.service.host, port=args.port or settings.service.port,
-                log_level="warning", access_log=False)
+                log_level="warning", access_log=False, **proxy_options(settings.service.trusted_proxies))
     return 0
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import uvicorn
 
 from kefuqa.contract import LABELS, Conversation, ScoreRecord
+from kefuqa.http_limits import proxy_options
 from kefuqa.labeling.auth import add_user, principal
 from kefuqa.labeling.db import session
 from kefuqa.labeling.importer import import_scores
@@ -71,12 +72,13 @@ def users(engine, *specs: tuple[str, str, str | None]) -> dict[str, Any]:
 class Server:
     """A real uvicorn server on a loopback port, in a thread."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app, trusted_proxies: str = "") -> None:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
+        # The proxy options `kefuqa serve` and `kefuqa review serve` run with.
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on",
-                                ws="none", access_log=False)
+                                ws="none", access_log=False, **proxy_options(trusted_proxies))
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

@@ -236,6 +236,31 @@ def test_failed_logins_are_throttled_per_account_and_address(engine, settings):
         assert c.post("/api/review/login", json={"name": "rev2", "password": PASSWORD}).status_code == 200
 
 
+@pytest.mark.parametrize("trusted, throttled", [("", True), ("127.0.0.1", False)])
+def test_x_forwarded_for_counts_only_from_a_trusted_proxy(engine, settings, trusted, throttled):
+    users(engine, ("rev", "reviewer", "north"))
+    app = create_app(settings, ReviewConfig(file_days=None, login_attempts=3))
+    with Server(app, trusted_proxies=trusted) as srv, httpx.Client(base_url=srv.url, timeout=10) as c:
+        for i in range(3):
+            c.post("/api/review/login", json={"name": "rev", "password": "wrong"},
+                   headers={"X-Forwarded-For": f"10.0.0.{i}"})
+        # A client rotating the header is still one address, unless a configured proxy says otherwise.
+        r = c.post("/api/review/login", json={"name": "rev", "password": PASSWORD},
+                   headers={"X-Forwarded-For": "10.0.0.99"})
+        assert r.status_code == (429 if throttled else 200)
+
+
+def test_one_address_has_a_budget_over_all_accounts():
+    from kefuqa.labeling.throttle import LoginThrottle
+
+    t = LoginThrottle(attempts=3, window=60, clock=lambda: 1000.0, address_attempts=5)
+    for i in range(5):
+        assert t.retry_after(f"user{i}", "1.2.3.4") == 0
+        t.failed(f"user{i}", "1.2.3.4")
+    assert t.retry_after("someone-new", "1.2.3.4") == 60  # many names from one place
+    assert t.retry_after("someone-new", "5.6.7.8") == 0
+
+
 def test_throttle_window_and_success_reset():
     from kefuqa.labeling.throttle import LoginThrottle
 
