@@ -24,6 +24,7 @@ from typing import Any, cast
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import CursorResult
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import audit
@@ -111,8 +112,12 @@ def file_dispute(s: Session, user: Principal, cfg: ReviewConfig, conversation_id
                           f"(until {last.isoformat(timespec='minutes')}) (KEFUQA_REVIEW_FILE_DAYS)")
     d = Dispute(conversation_id=conversation_id, agent_user_id=user.id, reason=reason, requested_labels=wanted,
                 status="open", level=1, filed_at=now, due_at=cal.deadline(now, cfg.answer_days), version=1)
-    s.add(d)
-    s.flush()
+    try:
+        with s.begin_nested():  # a parallel filing that won the race: the unique index says so
+            s.add(d)
+            s.flush()
+    except IntegrityError:
+        raise Conflict("this score is already disputed (filed at the same moment by another request)") from None
     audit.record(s, user.name, "dispute.filed", "conversation", conversation_id,
                  after={"dispute": d.id, "reason": reason, "requested_labels": wanted,
                         "due_at": d.due_at.isoformat()}, at=now)

@@ -137,6 +137,7 @@ class Review(Base):
 
 class Dispute(Base):
     __tablename__ = "disputes"
+    __table_args__ = (Index("uq_disputes_conversation", "conversation_id", unique=True),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
     agent_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))

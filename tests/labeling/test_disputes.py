@@ -150,3 +150,29 @@ def test_agent_accepts_the_answer(engine):
         d = answer_dispute(s, u["rev"], cfg, d["id"], "upheld", "ok", version=1, now=T0)
         d = accept(s, u["a-1"], d["id"], version=d["version"], now=T0)
     assert d["status"] == "final"
+
+
+def test_parallel_filings_make_one_dispute(engine):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import func, select
+
+    from kefuqa.labeling.models import Dispute
+
+    cfg = ReviewConfig(file_days=None)
+    load(engine, [("c1", "a-1", 0.9)], now=T0)
+    agent = users(engine, ("a-1", "agent", None))["a-1"]
+
+    def file(i: int) -> str:
+        try:
+            with session(engine, write=True) as s:
+                file_dispute(s, agent, cfg, "c1", f"reason {i}", now=T0)
+            return "filed"
+        except Conflict:
+            return "conflict"
+
+    with ThreadPoolExecutor(20) as pool:
+        outcomes = list(pool.map(file, range(20)))
+    assert outcomes.count("filed") == 1 and outcomes.count("conflict") == 19
+    with session(engine) as s:
+        assert s.scalar(select(func.count()).select_from(Dispute)) == 1
