@@ -41,7 +41,7 @@ from .access import (
 from .auth import Principal
 from .config import ReviewConfig
 from .models import Dispute, DisputeAnswer, StoredConversation, User
-from .reviews import ensure_task, latest_prediction, task_of, write_final
+from .reviews import LEAD_DECIDED, ensure_task, latest_prediction, task_of, write_final
 from .workdays import WorkCalendar, utcnow
 
 OUTCOMES = ("upheld", "overturned")
@@ -174,6 +174,10 @@ def answer_dispute(s: Session, user: Principal, cfg: ReviewConfig, dispute_id: i
         check_labels(new_labels)
         if new_labels == current:
             raise Invalid("an overturned score needs corrected labels that differ from the current ones")
+        if task is not None and task.final_source in LEAD_DECIDED and not user.leads:
+            # The same rule as a review: what a lead or a dispute decided, only a lead changes.
+            raise Forbidden("a lead or a dispute decided this conversation's labels; only a lead can overturn "
+                            "them (answer 'upheld', or leave the dispute to a lead)")
     before = {"status": status, "level": d.level}
     final = d.level == 2
     cal = calendar(cfg)

@@ -176,3 +176,24 @@ def test_parallel_filings_make_one_dispute(engine):
     assert outcomes.count("filed") == 1 and outcomes.count("conflict") == 19
     with session(engine) as s:
         assert s.scalar(select(func.count()).select_from(Dispute)) == 1
+
+
+def test_a_reviewer_cannot_overturn_a_lead_adjudication_through_a_dispute(engine):
+    from kefuqa.labeling.reviews import save_review, task_of
+
+    cfg = ReviewConfig(file_days=None)
+    load(engine, [("c1", "a-1", 0.9)], now=T0)
+    u = users(engine, ("a-1", "agent", None), ("rev", "reviewer", None), ("boss", "lead", None))
+    labels = {"politeness": "poor", "emotional_control": "fair", "resolution": "resolved", "sentiment": "neutral"}
+    with session(engine, write=True) as s:
+        task = task_of(s, "c1")
+        save_review(s, u["boss"], "c1", labels, version=task.version if task else 0, now=T0)
+        task_of(s, "c1").final_source = "adjudication"  # as after a lead settled two reviewers' disagreement
+    with session(engine, write=True) as s:
+        d = file_dispute(s, u["a-1"], cfg, "c1", "我没有不礼貌", now=T0)
+    with pytest.raises(Forbidden, match="only a lead can overturn"), session(engine, write=True) as s:
+        answer_dispute(s, u["rev"], cfg, d["id"], "overturned", "同意申诉", labels={"politeness": "good"},
+                       version=d["version"], now=T0)
+    with session(engine, write=True) as s:  # upholding stays open to the reviewer, and a lead may overturn
+        answer_dispute(s, u["boss"], cfg, d["id"], "overturned", "同意申诉", labels={"politeness": "good"},
+                       version=d["version"], now=T0)
