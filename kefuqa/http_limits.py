@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from typing import TypedDict
 
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -20,7 +21,12 @@ LOGIN_PATHS = ("/api/review/login",)
 LOGIN_MAX_BYTES = 4096
 
 
-def proxy_options(trusted_proxies: str) -> dict[str, object]:
+class ProxyOptions(TypedDict):
+    proxy_headers: bool
+    forwarded_allow_ips: list[str] | None
+
+
+def proxy_options(trusted_proxies: str) -> ProxyOptions:
     """uvicorn options for ``X-Forwarded-For``: honoured only from the listed proxies
     (KEFUQA_TRUSTED_PROXIES), never by default, so a client cannot pick the address
     the login throttle counts by sending the header itself."""
