@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, false, or_, select, true
 from sqlalchemy.orm import Session
 
 from kefuqa.contract import LABELS
+from kefuqa.text.pii import PiiMasker
 
 from . import audit
 from .auth import Principal
@@ -118,3 +119,12 @@ def list_teams(s: Session) -> list[dict[str, Any]]:
     rows = {t.name: t for t in s.scalars(select(Team))}
     return [{"team": n, "restricted": bool(rows[n].restricted) if n in rows else False}
             for n in sorted(names | set(rows))]
+
+
+_FREE_TEXT_MASK = PiiMasker()  # always on: the store keeps no phone, ID or card number typed into a note
+
+
+def masked_note(text: str | None) -> str:
+    """A reviewer's comment, a dispute reason or an answer as the store keeps it (and the
+    audit log and every export after it): stripped, with PII masked like transcripts."""
+    return _FREE_TEXT_MASK.mask((text or "").strip())

@@ -35,6 +35,7 @@ from .access import (
     NotFound,
     check_labels,
     get_conversation,
+    masked_note,
     require_reviewer,
     visible,
 )
@@ -92,7 +93,7 @@ def file_dispute(s: Session, user: Principal, cfg: ReviewConfig, conversation_id
     if user.role != "agent":
         raise Forbidden("only the agent of a conversation can dispute its score")
     get_conversation(s, user, conversation_id)  # an agent sees only their own
-    reason = (reason or "").strip()
+    reason = masked_note(reason)
     if not reason:
         raise Invalid("give a reason: what is wrong with the score")
     if len(reason) > 5000:
@@ -161,7 +162,7 @@ def answer_dispute(s: Session, user: Principal, cfg: ReviewConfig, dispute_id: i
             raise Forbidden("the second level must be decided by someone other than the first answer's author")
     if outcome not in OUTCOMES:
         raise Invalid("outcome must be 'upheld' (the score stands) or 'overturned' (with corrected labels)")
-    answer = (answer or "").strip()
+    answer = masked_note(answer)
     if not answer:
         raise Invalid("give the reasons for the decision (the agent reads them)")
     new_labels: dict[str, str] | None = None
@@ -211,7 +212,7 @@ def escalate(s: Session, user: Principal, cfg: ReviewConfig, dispute_id: int, re
     if status == "final" and d.escalate_until is not None:  # "final" here: the escalation window has passed
         raise Invalid(f"too late: escalation was possible until {d.escalate_until.isoformat(timespec='minutes')} "
                       f"({cfg.escalate_days} working days after the answer)")
-    reason = (reason or "").strip()
+    reason = masked_note(reason)
     if not reason:
         raise Invalid("say why the answer is wrong")
     _bump(s, d, version, status="escalated", level=2, escalated_at=now, escalation_reason=reason,

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from kefuqa.contract import LABELS
 
 from . import audit
-from .access import Conflict, Forbidden, Invalid, check_labels, get_conversation, require_reviewer
+from .access import Conflict, Forbidden, Invalid, check_labels, get_conversation, masked_note, require_reviewer
 from .auth import Principal
 from .models import Dispute, Prediction, Review, ReviewTask, StoredConversation, User
 from .workdays import utcnow
@@ -132,7 +132,7 @@ def save_review(s: Session, user: Principal, conversation_id: str, labels: Any, 
         if user.leads and not blind and (_reviewer_ids(s, task.id) - {user.id}):
             kind = "adjudication"
         try:
-            task = write_final(s, task=task, user=user, labels=labels, kind=kind, comment=comment.strip(),
+            task = write_final(s, task=task, user=user, labels=labels, kind=kind, comment=masked_note(comment),
                                expected_version=task.version if blind else version, lead_time=lead_time, now=now)
             break
         except Conflict:

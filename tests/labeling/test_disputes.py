@@ -197,3 +197,27 @@ def test_a_reviewer_cannot_overturn_a_lead_adjudication_through_a_dispute(engine
     with session(engine, write=True) as s:  # upholding stays open to the reviewer, and a lead may overturn
         answer_dispute(s, u["boss"], cfg, d["id"], "overturned", "同意申诉", labels={"politeness": "good"},
                        version=d["version"], now=T0)
+
+
+def test_notes_are_stored_with_pii_masked_in_the_store_and_the_audit_log(engine):
+    from kefuqa.labeling.reviews import save_review, task_of
+
+    cfg = ReviewConfig(file_days=None)
+    load(engine, [("c1", "a-1", 0.9)], now=T0)
+    u = users(engine, ("a-1", "agent", None), ("rev", "reviewer", None))
+    labels = {"politeness": "good", "emotional_control": "good", "resolution": "resolved", "sentiment": "neutral"}
+    with session(engine, write=True) as s:
+        task = task_of(s, "c1")
+        save_review(s, u["rev"], "c1", labels, version=task.version if task else 0, comment="客户电话13812345678",
+                    now=T0)
+        d = file_dispute(s, u["a-1"], cfg, "c1", "我的卡号6222021234567890123 不对", now=T0)
+    with session(engine, write=True) as s:
+        answer_dispute(s, u["rev"], cfg, d["id"], "upheld", "身份证110105199003071234已核对", version=d["version"],
+                       now=T0)
+    with session(engine) as s:
+        stored = " ".join(str(e) for e in audit.entries(s, conversation_id="c1"))
+        view = item(s, u["rev"], "c1")
+    text = stored + str(view)
+    for raw in ("13812345678", "6222021234567890123", "110105199003071234"):
+        assert raw not in text
+    assert "[手机号]" in stored and "[银行卡号]" in stored and "[身份证号]" in stored
