@@ -43,7 +43,28 @@ class ApiError(Exception):
 
 
 def _conversation_schema() -> dict[str, Any]:
-    return Conversation.model_json_schema(ref_template="#/components/schemas/{model}")
+    """The request body schema; the models it refers to (Turn, Labels) are published in
+    the document's components by ``_publish_schemas``."""
+    schema = Conversation.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema.pop("$defs", None)
+    return schema
+
+
+def _publish_schemas(app: FastAPI) -> None:
+    """Add the transcript models the hand-written request bodies refer to, so every
+    ``$ref`` in /openapi.json resolves (schema-driven clients and fuzzers need them)."""
+    defs = Conversation.model_json_schema(ref_template="#/components/schemas/{model}").get("$defs", {})
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            for name, schema in defs.items():
+                schemas.setdefault(name, schema)
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(settings: Settings, engine_factory: Callable[[], Engine] | None = None) -> FastAPI:
@@ -226,6 +247,7 @@ def create_app(settings: Settings, engine_factory: Callable[[], Engine] | None =
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     _mount_rooms(app, settings)
+    _publish_schemas(app)
     return app
 
 

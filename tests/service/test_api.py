@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -25,6 +26,9 @@ def test_probes_docs_and_model(server):
     assert httpx.get(server.url + "/docs").status_code == 200
     spec = httpx.get(server.url + "/openapi.json").json()
     assert "/v1/score" in spec["paths"] and "/v1/score/batch" in spec["paths"]
+    # Every $ref resolves inside the document (the transcript's Turn and Labels included).
+    refs = set(re.findall(r'"\$ref": "#/components/schemas/([^"]+)"', json.dumps(spec)))
+    assert {"Turn", "Labels"} <= refs and refs <= set(spec["components"]["schemas"])
     with server.client() as c:
         info = c.get("/v1/model").json()
     assert info["name"] == "kefu-rules" and info["labels"]["resolution"] == ["resolved", "escalated", "unresolved"]
