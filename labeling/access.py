@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import ColumnElement, false, or_, select, true
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from kefuqa.contract import LABELS
+from kefuqa.contract import LABELS, check_safe_text
 from kefuqa.text.pii import PiiMasker
 
 from . import audit
@@ -100,14 +101,24 @@ def check_labels(labels: Any, partial: bool = False) -> dict[str, str]:
 
 def set_team_restriction(s: Session, user: Principal, team: str, restricted: bool) -> dict[str, Any]:
     require_lead(user)
+    if not team.strip() or len(team) > 100:
+        raise Invalid("a team name has 1 to 100 characters")
+    try:
+        check_safe_text(team)
+    except ValueError as exc:
+        raise Invalid(f"team name: {exc}") from None
     if user.role == "lead" and user.team != team:
         raise Forbidden(f"a lead restricts only their own team ({user.team or 'none'})")
     row = s.get(Team, team)
     before = {"restricted": row.restricted} if row else {"restricted": False}
     if row is None:
-        row = Team(name=team, restricted=restricted, updated_at=utcnow(), updated_by=user.name)
-        s.add(row)
-    else:
+        try:
+            with s.begin_nested():  # two leads creating the same team at once: the second updates it
+                s.add(Team(name=team, restricted=restricted, updated_at=utcnow(), updated_by=user.name))
+                s.flush()
+        except IntegrityError:
+            row = s.get(Team, team)
+    if row is not None:
         row.restricted, row.updated_at, row.updated_by = restricted, utcnow(), user.name
     audit.record(s, user.name, "team.restricted" if restricted else "team.opened", "team", team,
                  before=before, after={"restricted": restricted})

@@ -19,10 +19,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from kefuqa.contract import check_safe_text
 from kefuqa.settings import Settings
 
 from . import access, agreement, audit, auth, disputes, export, interop, queue, reviews
@@ -69,6 +70,11 @@ class LoginBody(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     password: str = Field(min_length=1, max_length=1000)
     bearer: bool = False
+
+    @field_validator("name", "password")
+    @classmethod
+    def _storable(cls, v: str) -> str:
+        return check_safe_text(v)  # a NUL or lone surrogate is a 422, not a database error
 
 
 class ReviewBody(BaseModel):

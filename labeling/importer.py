@@ -117,6 +117,21 @@ def mask_record(rec: ScoreRecord, masker: PiiMasker) -> dict[str, Any]:
     return data
 
 
+# The widths of the store's columns (labeling/models.py): longer values are reported
+# per line instead of failing the database write for the whole import.
+_MAX_ID, _MAX_NAME = 200, 100
+
+
+def _too_long(rec: ScoreRecord) -> str | None:
+    if len(rec.id) > _MAX_ID:
+        return f"conversation id longer than {_MAX_ID} characters ({len(rec.id)})"
+    for what, value in (("agent_id", rec.agent_id), ("model name", rec.model.name),
+                        ("model version", rec.model.version)):
+        if len(value) > _MAX_NAME:
+            return f"{what} longer than {_MAX_NAME} characters ({len(value)})"
+    return None
+
+
 def import_scores(s: Session, records: Iterable[tuple[int, ScoreRecord]], conversations: Mapping[str, Conversation],
                   *, masker: PiiMasker, actor: str, shares: tuple[float, float, float],
                   teams: Mapping[str, str] | None = None, default_team: str | None = None,
@@ -133,6 +148,10 @@ def import_scores(s: Session, records: Iterable[tuple[int, ScoreRecord]], conver
             result.problems.append(f"line {line_no}: duplicate score id {rec.id!r}")
             continue
         seen.add(rec.id)
+        too_long = _too_long(rec)
+        if too_long:  # the store's columns would refuse it and abort the whole import
+            result.problems.append(f"line {line_no}: {too_long}")
+            continue
         stored = s.get(StoredConversation, rec.id)
         if stored is None:
             conv = conversations.get(rec.id)

@@ -320,3 +320,18 @@ def test_the_standalone_review_app_bounds_bodies_while_they_stream(server, setti
                    headers={"Content-Type": "application/json"})
         assert r.status_code == 413 and "body too large" in r.text
         assert c.get("/api/review/items/c1").status_code == 200  # the session still works
+
+
+def test_unstorable_names_are_422_not_a_database_error(server):
+    with client(server) as anon:
+        r = anon.post("/api/review/login", json={"name": "rev\u0000x", "password": PASSWORD})
+        assert r.status_code == 422 and "control character" in r.text
+    with client(server, "lead") as lead:
+        r = lead.post("/api/review/teams/" + "t" * 101, json={"restricted": True})
+        assert r.status_code == 422 and "1 to 100 characters" in r.text
+
+
+def test_an_overlong_id_is_reported_on_its_line_and_the_rest_is_imported(engine):
+    result = load(engine, [("c1", "a-1", 0.5), ("x" * 201, "a-1", 0.5), ("c2", "a-1", 0.5)])
+    assert result.conversations == 2
+    assert result.problems == ["line 2: conversation id longer than 200 characters (201)"]
