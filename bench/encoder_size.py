@@ -1,4 +1,4 @@
-"""Encoder size and speed, full vs pruned vocabulary (issue #3).
+"""Encoder size and speed, full vs pruned vocabulary.
 
     python bench/encoder_size.py [--runs 7] [--threads 2] [--no-onnx] [--workdir DIR] [--json OUT]
 

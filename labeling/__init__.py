@@ -1,4 +1,4 @@
-"""The review workflow (issue #5): QA reviewers confirm or correct the model's
+"""The review workflow: QA reviewers confirm or correct the model's
 labels, agents dispute scores, every change is audited, agreement is measured
 and the corrected labels become training data.
 
