@@ -180,8 +180,7 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
     engine = _engine(args, settings)
     try:
         with session(engine, write=True) as s:
-            result = import_scores(s, records, convs, masker=PiiMasker(settings.pii.enabled,
-                                                                       settings.pii.mask_order_numbers),
+            result = import_scores(s, records, convs, masker=PiiMasker.from_settings(settings.pii),
                                    actor=_actor(), shares=shares, teams=teams, default_team=args.team, seed=args.seed)
     finally:
         engine.dispose()

@@ -69,7 +69,7 @@ def _publish_schemas(app: FastAPI) -> None:
 
 def create_app(settings: Settings, engine_factory: Callable[[], Engine] | None = None) -> FastAPI:
     svc = settings.service
-    masker = PiiMasker(settings.pii.enabled, settings.pii.mask_order_numbers)
+    masker = PiiMasker.from_settings(settings.pii)
     hashes = load_key_hashes(svc.api_key_hashes, svc.api_keys_file)
     if not hashes and not svc.auth_disabled:
         raise ValueError("no API keys configured: set KEFUQA_API_KEY_HASHES or KEFUQA_API_KEYS_FILE "

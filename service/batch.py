@@ -239,7 +239,7 @@ def score_file(
     workers: int = 1,
     resume: bool = False,
 ) -> BatchSummary:
-    masker = PiiMasker(settings.pii.enabled, settings.pii.mask_order_numbers)
+    masker = PiiMasker.from_settings(settings.pii)
     rejects = rejects or default_rejects_path(input_path, output)
     ckpt = checkpoint_path(output) if output is not None else None
     state: dict[str, Any] | None = None

@@ -56,7 +56,7 @@ def score_file_ray(
         raise InputError("Ray is not installed: pip install 'ray[data]'") from exc
     import json
 
-    masker = PiiMasker(settings.pii.enabled, settings.pii.mask_order_numbers)
+    masker = PiiMasker.from_settings(settings.pii)
     rejects = rejects or default_rejects_path(input_path, output)
     t0 = time.perf_counter()
     started_here = not ray.is_initialized()

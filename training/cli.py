@@ -25,7 +25,7 @@ from kefuqa.training.evaluation import (
 
 def _eval(args: argparse.Namespace) -> int:
     settings = load_settings()
-    masker = PiiMasker(settings.pii.enabled, settings.pii.mask_order_numbers)
+    masker = PiiMasker.from_settings(settings.pii)
     convs, skipped = [], 0
     keep_ids: set[str] | None = None
     if args.split == "test":

@@ -10,8 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from kefuqa.text.normalize import fold_width
+
+if TYPE_CHECKING:
+    from kefuqa.settings import PiiSettings
 
 _D = r"(?<![0-9A-Za-z])"  # no digit/letter before
 _E = r"(?![0-9A-Za-z])"  # no digit/letter after
@@ -91,6 +95,11 @@ _ORDER = _Kind("order_no", ORDER_NO, "[订单号]")
 class PiiMasker:
     enabled: bool = True
     mask_order_numbers: bool = False
+
+    @classmethod
+    def from_settings(cls, pii: PiiSettings) -> PiiMasker:
+        """The masker every door uses, from the ``KEFUQA_PII_*`` settings group."""
+        return cls(pii.enabled, pii.mask_order_numbers)
 
     def mask(self, text: str) -> str:
         """Each kind is found in the width-folded text (so full-width digits １３８… are
