@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from kefuqa.contract import Conversation, ModelInfo
-from kefuqa.models.metrics import response_times
+from kefuqa.models.record import build_record
 from kefuqa.models.rules.matcher import Hit, Matcher
 from kefuqa.models.rules.schema import default_rules_text, load_rules
 from kefuqa.models.sentiment import turn_sentiment
@@ -51,40 +51,6 @@ class Features:
     @property
     def polite_rate(self) -> float:
         return round(self.polite_turns / self.agent_turns, 4) if self.agent_turns else 0.0
-
-
-def build_record(
-    conv: Conversation,
-    info: ModelInfo,
-    probs: dict[str, dict[str, float]],
-    customer_sentiment: list[tuple[int, float]],
-    evidence: list[dict[str, Any]],
-    f: Features,
-) -> dict[str, Any]:
-    """One score record per scores.md; shared by every engine."""
-    times = response_times(conv)
-    started = conv.started_at or conv.turns[0].ts
-    return {
-        "id": conv.id,
-        "agent_id": conv.agent_id,
-        "started_at": started.isoformat() if started else None,
-        "channel": conv.channel,
-        "model": info.model_dump(),
-        "labels": {name: max(p, key=p.__getitem__) for name, p in probs.items()},
-        "probs": probs,
-        "turns": [{"index": i, "speaker": "customer", "sentiment": s} for i, s in customer_sentiment],
-        "evidence": evidence,
-        "metrics": {
-            "agent_turns": f.agent_turns,
-            "customer_turns": f.customer_turns,
-            "first_response_s": times.first_response_s,
-            "avg_response_s": times.avg_response_s,
-            "longest_wait_s": times.longest_wait_s,
-            "duration_s": times.duration_s,
-            "polite_phrase_rate": f.polite_rate,
-            "taboo_hits": f.taboo,
-        },
-    }
 
 
 def _softmax(logits: dict[str, float]) -> dict[str, float]:

@@ -20,8 +20,9 @@ import onnxruntime as ort
 from tokenizers import Tokenizer
 
 from kefuqa.contract import LABELS, Conversation, ModelInfo
-from kefuqa.models.baseline import RulesEngine, build_record
+from kefuqa.models.baseline import RulesEngine
 from kefuqa.models.neural.features import EmbedFn, build_inputs
+from kefuqa.models.record import build_record
 
 QUERY_PREFIX = "query: "  # e5's prefix for symmetric tasks (see models/encoder/embed.py)
 MAX_TOKENS = 128
