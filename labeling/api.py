@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from kefuqa.contract import check_safe_text
 from kefuqa.settings import Settings
 
-from . import access, agreement, audit, auth, disputes, export, interop, queue, reviews
+from . import access, agreement, audit, auth, disputes, export, interop, queue, reviews, views
 from .access import ReviewError
 from .config import ReviewConfig, db_url
 from .db import StoreError, open_engine, session
@@ -248,11 +248,11 @@ def make_router(settings: Settings, config: ReviewConfig | None = None) -> APIRo
 
     @router.get("/api/review/items/{conversation_id:path}", tags=["review"])
     def get_item(conversation_id: str, user: User) -> dict[str, Any]:
-        return run(lambda s: reviews.item(s, user, conversation_id))
+        return run(lambda s: views.item(s, user, conversation_id))
 
     @router.get("/api/review/mine", tags=["review"], summary="An agent's own scored conversations")
     def mine(user: User) -> dict[str, Any]:
-        return run(lambda s: {"conversations": reviews.my_conversations(s, user)})
+        return run(lambda s: {"conversations": views.my_conversations(s, user)})
 
     # ---------------------------------------------------------------- disputes
     @router.get("/api/review/disputes", tags=["disputes"])

@@ -13,7 +13,7 @@ from kefuqa.labeling.config import ReviewConfig
 from kefuqa.labeling.db import session
 from kefuqa.labeling.disputes import accept, answer_dispute, escalate, file_dispute, list_disputes
 from kefuqa.labeling.queue import build_queue
-from kefuqa.labeling.reviews import item
+from kefuqa.labeling.views import item
 from kefuqa.labeling.workdays import WorkCalendar
 
 from .helpers import T0, load, users

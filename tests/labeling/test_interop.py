@@ -12,7 +12,8 @@ from kefuqa.labeling import audit, export, interop
 from kefuqa.labeling.access import Invalid
 from kefuqa.labeling.auth import add_user
 from kefuqa.labeling.db import StoreError, session
-from kefuqa.labeling.reviews import item, save_review
+from kefuqa.labeling.reviews import save_review
+from kefuqa.labeling.views import item
 
 from .helpers import DEFAULT_LABELS, T0, load, users
 

@@ -10,7 +10,8 @@ from kefuqa.labeling.db import session
 from kefuqa.labeling.disputes import file_dispute
 from kefuqa.labeling.importer import stratified_sample
 from kefuqa.labeling.queue import build_queue, interleave
-from kefuqa.labeling.reviews import item, save_review
+from kefuqa.labeling.reviews import save_review
+from kefuqa.labeling.views import item
 
 from .helpers import T0, load, users
 
