@@ -1,25 +1,16 @@
-"""The scoring interface every door calls: a batch of (PII-masked)
-conversations in, a batch of score records (scores.md, as dicts) out."""
+"""Engines by name (``create_engine``); the interface they share is in
+``models/interface.py`` and re-exported here for the doors that build one."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
-from kefuqa.contract import Conversation, ModelInfo
+from kefuqa.models.interface import Engine, EngineError
+
+__all__ = ["Engine", "EngineError", "create_engine"]
 
 log = logging.getLogger("kefuqa.engine")
-
-
-class EngineError(Exception):
-    """An engine cannot be created (unknown name, model missing)."""
-
-
-class Engine(Protocol):
-    info: ModelInfo
-
-    def score_batch(self, conversations: Sequence[Conversation]) -> list[dict[str, Any]]: ...
 
 
 def create_engine(name: str, **options: Any) -> Engine:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from kefuqa.models.engine import EngineError
+from kefuqa.models.interface import EngineError
 from kefuqa.models.registry import Registry
 
 
