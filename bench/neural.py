@@ -21,13 +21,13 @@ import time
 from pathlib import Path
 
 
-def conversations(n: int):
+def conversations(n: int, data: list[Path] | None = None):
     from kefuqa.pipeline import mask_conversation
     from kefuqa.text.pii import PiiMasker
     from kefuqa.training.augment import augment_corpus
     from kefuqa.training.dataset import hand_files, load_corpus
 
-    convs = load_corpus(hand_files())
+    convs = load_corpus(data or hand_files())
     if len(convs) < n:
         convs += augment_corpus(convs, 1, seed=1)[: n - len(convs)]
     return [mask_conversation(c, PiiMasker()) for c in convs[:n]]
@@ -51,8 +51,9 @@ def _engine(kind: str, model_dir: Path, enc_dir: Path, threads: int):
     return NeuralEngine(model_dir, embedder=lambda t: encoder.embed(t, batch_size=32, max_length=128))
 
 
-def _run(kind: str, model_dir: str, enc_dir: str, n: int, threads: int, latency: bool, out: mp.Queue) -> None:
-    convs = conversations(n)
+def _run(kind: str, model_dir: str, enc_dir: str, n: int, threads: int, latency: bool, out: mp.Queue,
+         data: list[str] | None = None) -> None:
+    convs = conversations(n, [Path(p) for p in data] if data else None)
     engine = _engine(kind, Path(model_dir), Path(enc_dir), threads)
     t0 = time.perf_counter()
     labels = [r["labels"] for i in range(0, n, 32) for r in engine.score_batch(convs[i : i + 32])]
@@ -95,6 +96,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--data", type=Path, nargs="+",
+                    help="conversations to time (default: the training corpus, topped up with augmented copies)")
     args = ap.parse_args()
     from kefuqa.training.build_default import artifact_encoder, build_default, default_artifact
     from kefuqa.training.export import export_encoder
@@ -114,7 +117,8 @@ def main() -> None:
         for kind in kinds:
             q = ctx.Queue()
             p = ctx.Process(target=_run, args=(kind, str(model_dir), str(enc_dir), args.n, args.threads,
-                                               kind == "int8" and run == 0, q))
+                                               kind == "int8" and run == 0, q,
+                                               [str(p) for p in args.data] if args.data else None))
             p.start()
             res = q.get()
             p.join()

@@ -191,14 +191,19 @@ def _tensors(inp: BatchInputs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
     return torch.tensor(inp.turns), torch.tensor(inp.mask), torch.tensor(inp.global_feats)
 
 
-def predict_logits(head: nn.Module, inp: BatchInputs, batch: int = 64) -> np.ndarray:
+def _head_output(head: nn.Module, inp: BatchInputs, which: int, batch: int = 64) -> np.ndarray:
+    """One of the head's outputs (0 logits, 1 attention) over ``inp``, in batches, no gradients."""
     head.eval()
     out = []
     with torch.no_grad():
         t, m, g = _tensors(inp)
         for i in range(0, len(t), batch):
-            out.append(head(t[i : i + batch], m[i : i + batch], g[i : i + batch])[0].numpy())
+            out.append(head(t[i : i + batch], m[i : i + batch], g[i : i + batch])[which].numpy())
     return np.concatenate(out)
+
+
+def predict_logits(head: nn.Module, inp: BatchInputs, batch: int = 64) -> np.ndarray:
+    return _head_output(head, inp, 0, batch)
 
 
 def _labels_from_logits(logits: np.ndarray) -> list[dict[str, str]]:
@@ -282,14 +287,7 @@ def fit_head(cfg: TrainConfig, train: BatchInputs, train8: BatchInputs, y: np.nd
 
 
 def predict_attention(head: nn.Module, inp: BatchInputs, batch: int = 64) -> np.ndarray:
-    head.eval()
-    out = []
-    with torch.no_grad():
-        t, m, g = _tensors(inp)
-        for i in range(0, len(t), batch):
-            out.append(head(t[i : i + batch], m[i : i + batch], g[i : i + batch])[1].numpy())
-    width = inp.mask.shape[1]
-    return np.concatenate([np.pad(a, ((0, 0), (0, 0), (0, width - a.shape[2]))) for a in out])
+    return _head_output(head, inp, 1, batch)  # [B, 4, T]: every batch keeps the inputs' full width
 
 
 def evidence_turns(head: nn.Module, inp: BatchInputs) -> list[dict[str, int]]:
