@@ -38,12 +38,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(home: Path, batch_size: int) -> tuple[subprocess.Popen, str]:
+def start_server(home: Path, batch_size: int = 32, engine: str = "neural", key: str = KEY,
+                 extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """A real `kefuqa serve` on a free loopback port, once it answers /readyz."""
     from kefuqa.service.auth import hash_key
 
     port = free_port()
-    env = {**os.environ, "KEFUQA_HOME": str(home), "KEFUQA_ENGINE": "neural", "KEFUQA_API_KEY_HASHES": hash_key(KEY),
-           "KEFUQA_BATCH_MAX_SIZE": str(batch_size), "KEFUQA_BATCH_MAX_WAIT_MS": "5"}
+    env = {**os.environ, "KEFUQA_HOME": str(home), "KEFUQA_ENGINE": engine, "KEFUQA_API_KEY_HASHES": hash_key(key),
+           "KEFUQA_BATCH_MAX_SIZE": str(batch_size), "KEFUQA_BATCH_MAX_WAIT_MS": "5", **(extra_env or {})}
     proc = subprocess.Popen([sys.executable, "-m", "kefuqa.cli", "serve", "--port", str(port)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"

@@ -15,8 +15,6 @@ import collections
 import json
 import os
 import random
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,15 +22,12 @@ from pathlib import Path
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from service import start_server  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "conversations.jsonl"
 KEY = "kq_soak_key"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def rss_mb(pid: int) -> float:
@@ -40,26 +35,6 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def start_server(home: Path, engine: str) -> tuple[subprocess.Popen, str]:
-    from kefuqa.service.auth import hash_key
-
-    port = free_port()
-    env = {**os.environ, "KEFUQA_HOME": str(home), "KEFUQA_ENGINE": engine, "KEFUQA_API_KEY_HASHES": hash_key(KEY),
-           "KEFUQA_REVIEW_DB_URL": f"sqlite:///{home}/review.db"}
-    proc = subprocess.Popen([sys.executable, "-m", "kefuqa.cli", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not start")
 
 
 def requests(rng: random.Random, convs: list[dict]) -> tuple[str, str, str, bytes | None, dict[str, str]]:
@@ -134,7 +109,8 @@ def main() -> None:
         home = Path(tmp)
         if args.engine == "neural":
             home = Path(os.environ.get("KEFUQA_HOME", str(Path.home() / ".kefuqa")))
-        proc, url = start_server(home, args.engine)
+        proc, url = start_server(home, engine=args.engine, key=KEY,
+                                 extra_env={"KEFUQA_REVIEW_DB_URL": f"sqlite:///{home}/review.db"})
         try:
             asyncio.run(soak(url, args.seconds, args.concurrency, proc.pid))
         finally:
