@@ -243,6 +243,8 @@ def score_file(
     rejects = rejects or default_rejects_path(input_path, output)
     ckpt = checkpoint_path(output) if output is not None else None
     state: dict[str, Any] | None = None
+    # A missing input has none: reading it reports "no such file" as for any run.
+    fingerprint = input_fingerprint(input_path) if ckpt is not None and input_path.is_file() else None
     if resume:
         if ckpt is None or output is None or output.suffix == ".parquet":
             raise InputError("--resume needs a JSONL output file (-o OUT.jsonl)")
@@ -250,11 +252,10 @@ def score_file(
             state = json.loads(ckpt.read_text(encoding="utf-8"))
             if state.get("input") != str(input_path.resolve()):
                 raise InputError(f"{ckpt}: that run scored {state.get('input')}, not {input_path}")
-            if state.get("fingerprint") != input_fingerprint(input_path):
+            if fingerprint is not None and state.get("fingerprint") != fingerprint:
                 raise InputError(f"{input_path} changed since the interrupted run ({ckpt}); resuming would mix "
                                  "records of two inputs: score it again without --resume")
     start_line = state["line"] if state else 0
-    fingerprint = input_fingerprint(input_path) if ckpt is not None else None
     scored = state["scored"] if state else 0
     rejected = state["rejected"] if state else 0
     show = sys.stderr.isatty() if progress is None else progress

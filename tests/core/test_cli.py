@@ -79,6 +79,8 @@ def test_eval_prints_macro_f1_and_confusion(tmp_path):
     "args, message",
     [
         (["score", "missing.jsonl"], "missing.jsonl: no such file"),
+        (["score", "missing.jsonl", "-o", "out.jsonl", "--engine", "rules"], "missing.jsonl: no such file"),
+        (["score", "missing.jsonl", "-o", "out.jsonl", "--resume", "--engine", "rules"], "missing.jsonl: no such file"),
         (["score", "x.jsonl", "--rules", "nope.yaml", "--engine", "rules"], "nope.yaml: cannot read"),
         (["rules", "check", "nope.yaml"], "nope.yaml: cannot read"),
         (["eval", "missing.jsonl", "--engine", "rules"], "no such file"),
