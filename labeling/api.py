@@ -66,6 +66,15 @@ class _Store:
                 self._engine = None
 
 
+def presented_token(request: Request) -> tuple[str | None, bool]:
+    """The session token a request carries, and whether it came in the cookie: a bearer
+    token (scripts) wins over the cookie (the page)."""
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip(), False
+    return request.cookies.get(COOKIE), True
+
+
 class LoginBody(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     password: str = Field(min_length=1, max_length=1000)
@@ -151,10 +160,7 @@ def make_router(settings: Settings, config: ReviewConfig | None = None) -> APIRo
             raise HTTPException(422, {"message": str(exc)}) from exc
 
     def current_user(request: Request) -> auth.Principal:
-        token, via_cookie = request.cookies.get(COOKIE), True
-        header = request.headers.get("authorization", "")
-        if header.lower().startswith("bearer "):
-            token, via_cookie = header[7:].strip(), False
+        token, via_cookie = presented_token(request)
         with tx() as s:
             user = auth.resolve(s, token)
         if user is None:
@@ -204,8 +210,7 @@ def make_router(settings: Settings, config: ReviewConfig | None = None) -> APIRo
     @router.post("/api/review/logout", tags=["review"])
     def logout(request: Request, response: Response) -> dict[str, bool]:
         """Ends the session of the cookie or of the bearer token the request carries."""
-        header = request.headers.get("authorization", "")
-        token = header[7:].strip() if header.lower().startswith("bearer ") else request.cookies.get(COOKIE)
+        token, _ = presented_token(request)
         if token:
             with tx(write=True) as s:
                 auth.logout(s, token)
@@ -214,8 +219,7 @@ def make_router(settings: Settings, config: ReviewConfig | None = None) -> APIRo
 
     @router.get("/api/review/session", tags=["review"], summary="Who is logged in (user null when nobody)")
     def who(request: Request) -> dict[str, Any]:
-        header = request.headers.get("authorization", "")
-        token = header[7:].strip() if header.lower().startswith("bearer ") else request.cookies.get(COOKIE)
+        token, _ = presented_token(request)
         with tx() as s:
             user = auth.resolve(s, token)
         return {"user": user.as_dict() if user else None}
