@@ -58,8 +58,8 @@ class BodyLimitMiddleware:
         seen = 0
         while True:
             message = await receive()
-            if message["type"] != "http.request":  # the client went away
-                await self.app(scope, _replay([], message), send)
+            if message["type"] != "http.request":  # the client went away: the app sees that
+                await self.app(scope, _replay(message, receive), send)
                 return
             chunk = message.get("body", b"")
             seen += len(chunk)
@@ -69,22 +69,17 @@ class BodyLimitMiddleware:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        await self.app(scope, _replay(chunks, None, receive), send)
+        await self.app(scope, _replay({"type": "http.request", "body": b"".join(chunks), "more_body": False},
+                                      receive), send)
 
 
-def _replay(chunks: list[bytes], final: Message | None, then: Receive | None = None) -> Receive:
-    """A ``receive`` that gives the buffered body in one message, then what ``then`` gives
+def _replay(first: Message, then: Receive) -> Receive:
+    """A ``receive`` that gives ``first`` (the buffered body), then what ``then`` gives
     (a disconnect, when the app waits for one)."""
-    pending: list[Message] = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
-    if final is not None:
-        pending = [final]
+    pending = [first]
 
     async def receive() -> Message:
-        if pending:
-            return pending.pop(0)
-        if then is not None:
-            return await then()
-        return {"type": "http.disconnect"}
+        return pending.pop() if pending else await then()
 
     return receive
 

@@ -151,9 +151,7 @@ def create_app(settings: Settings, engine_factory: Callable[[], Engine] | None =
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     async def _body(request: Request) -> Any:
-        raw = await request.body()
-        if len(raw) > svc.max_body_bytes:
-            raise ApiError(413, f"body too large: {len(raw)} bytes > {svc.max_body_bytes} (KEFUQA_MAX_BODY_BYTES)")
+        raw = await request.body()  # at most KEFUQA_MAX_BODY_BYTES: BodyLimitMiddleware refused the rest
         try:
             return json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
