@@ -14,12 +14,13 @@ from kefuqa.pipeline import mask_conversation
 from kefuqa.settings import load_settings
 from kefuqa.text.pii import PiiMasker
 from kefuqa.training.evaluation import (
+    channels_as_data,
     evaluate_predictions,
     evidence_hits,
     format_channels,
     format_report,
     gold_labels,
-    per_channel,
+    reports_by_channel,
 )
 
 
@@ -61,9 +62,9 @@ def _eval(args: argparse.Namespace) -> int:
     for i in range(0, len(convs), settings.batch_size):
         records.extend(engine.score_batch(convs[i : i + settings.batch_size]))
     pred = [r["labels"] for r in records]
-    gold = gold_labels(convs)
-    reports = evaluate_predictions(gold, pred)
-    channels = per_channel(convs, pred)
+    reports = evaluate_predictions(gold_labels(convs), pred)
+    by_channel = reports_by_channel(convs, pred)
+    channels = channels_as_data(by_channel)
     model_evidence = [_model_evidence(r) for r in records]
     evidence = evidence_hits(convs, model_evidence) if any(model_evidence) else {}
     if args.json:
@@ -76,10 +77,9 @@ def _eval(args: argparse.Namespace) -> int:
         print(format_report(reports))
         print(format_channels(channels))
         if args.by_channel:
-            for channel in channels:
-                idx = [i for i, c in enumerate(convs) if c.channel == channel]
+            for channel, reps in by_channel.items():
                 print(f"\n[{channel}]")
-                print(format_report(evaluate_predictions([gold[i] for i in idx], [pred[i] for i in idx])))
+                print(format_report(reps))
         if evidence:
             print("model evidence on a deciding turn (rationale): "
                   + "  ".join(f"{k} {v['hit_rate']:.1%} (n={v['n']})" for k, v in evidence.items() if v["n"]))

@@ -52,15 +52,25 @@ def evaluate_predictions(gold: Sequence[dict[str, str]], pred: Sequence[dict[str
     return out
 
 
-def per_channel(convs: Sequence[Conversation], pred: Sequence[dict[str, str]]) -> dict[str, dict[str, Any]]:
-    """Macro-F1 per label and confusion matrices for each channel (chat, voice) apart."""
-    out: dict[str, dict[str, Any]] = {}
+def reports_by_channel(convs: Sequence[Conversation],
+                       pred: Sequence[dict[str, str]]) -> dict[str, dict[str, LabelReport]]:
+    """The label reports of each channel (chat, voice) apart."""
+    out: dict[str, dict[str, LabelReport]] = {}
     for channel in sorted({c.channel for c in convs}):
         idx = [i for i, c in enumerate(convs) if c.channel == channel]
-        reps = evaluate_predictions([gold(convs[i]) for i in idx], [pred[i] for i in idx])
-        out[channel] = {"n": len(idx), "macro_f1": {n: r.macro_f1 for n, r in reps.items()},
-                        "labels": {n: r.as_dict() for n, r in reps.items()}}
+        out[channel] = evaluate_predictions([gold(convs[i]) for i in idx], [pred[i] for i in idx])
     return out
+
+
+def channels_as_data(by_channel: dict[str, dict[str, LabelReport]]) -> dict[str, dict[str, Any]]:
+    """Macro-F1 per label and confusion matrices of each channel, for JSON reports."""
+    return {channel: {"n": next(iter(reps.values())).n, "macro_f1": {n: r.macro_f1 for n, r in reps.items()},
+                      "labels": {n: r.as_dict() for n, r in reps.items()}}
+            for channel, reps in by_channel.items()}
+
+
+def per_channel(convs: Sequence[Conversation], pred: Sequence[dict[str, str]]) -> dict[str, dict[str, Any]]:
+    return channels_as_data(reports_by_channel(convs, pred))
 
 
 def format_channels(channels: dict[str, dict[str, Any]]) -> str:
