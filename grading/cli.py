@@ -11,6 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from kefuqa.settings import load_settings
+from kefuqa.text.pii import PiiMasker
+
 from .dataset import Dataset, load_dataset
 from .errors import InputError
 from .grades import GradeReport, grade_all
@@ -98,6 +101,7 @@ def _load(args: argparse.Namespace, events: Path | None = None) -> tuple[Dataset
         reviews=args.reviews,
         events=events,
         outcomes=args.outcomes,
+        pseudonym=PiiMasker.from_settings(load_settings().pii).mask_id,
     )
     return data, rubric
 

@@ -7,8 +7,8 @@ time zone, and everything that could not be used is counted in ``notes``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -163,13 +163,20 @@ def load_dataset(
     reviews: str | Path | None = None,
     events: str | Path | None = None,
     outcomes: str | Path | None = None,
+    pseudonym: Callable[[str], str] | None = None,
 ) -> Dataset:
-    """Read every input file and join them; raises ``InputError`` on bad input."""
+    """Read every input file and join them; raises ``InputError`` on bad input.
+
+    ``pseudonym`` maps every agent and conversation id read (``PiiMasker.mask_id``), so
+    a roster or outcome file that names an agent by raw phone number or e-mail joins the
+    scores, whose ids the scorer already pseudonymised."""
+    ids = pseudonym or (lambda v: v)
+    records = [r.model_copy(update={"id": ids(r.id), "agent_id": ids(r.agent_id)}) for r in load_scores(scores)]
     return build_dataset(
-        load_scores(scores),
-        load_roster(roster),
+        records,
+        [replace(e, agent_id=ids(e.agent_id)) for e in load_roster(roster)],
         tz=rubric.tz,
-        reviews=load_reviews(reviews) if reviews else None,
-        events=load_events(events) if events else (),
-        outcomes=load_outcomes(outcomes) if outcomes else None,
+        reviews={ids(k): v for k, v in load_reviews(reviews).items()} if reviews else None,
+        events=[replace(e, agents=tuple(ids(a) for a in e.agents)) for e in load_events(events)] if events else (),
+        outcomes={ids(k): v for k, v in load_outcomes(outcomes).items()} if outcomes else None,
     )

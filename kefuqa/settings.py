@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -31,6 +31,9 @@ class PiiSettings(BaseSettings):
 
     enabled: bool = True
     mask_order_numbers: bool = False
+    id_key: SecretStr | None = Field(
+        None, description="key of the pseudonyms that replace PII inside ids (set it, or a pseudonym can be "
+        "reversed by trying every phone number)")
 
 
 class ServiceSettings(BaseSettings):
@@ -102,6 +105,9 @@ class ReviewSettings(BaseSettings):
     session_hours: float = Field(12.0, gt=0, description="how long a login lasts")
     login_attempts: int = Field(5, ge=1, description="failed logins per account and address before a pause")
     login_window_minutes: float = Field(15.0, gt=0, description="window of those failures, and the longest pause")
+    redis_url: str | None = Field(
+        None, description="Redis for the login throttle shared by every server process, e.g. "
+        "redis://127.0.0.1:6379/0 (default: counted per process)")
     cookie_secure: bool = Field(False, description="mark the session cookie Secure (set behind HTTPS)")
     uncertain_share: float = Field(0.2, ge=0, le=1, description="least confident share of an import queued for review")
     sample_share: float = Field(0.05, ge=0, le=1, description="random stratified calibration sample of an import")

@@ -307,6 +307,33 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _audit_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from .audit import verify
+    from .db import session
+
+    engine = _engine(args, settings)
+    try:
+        with session(engine) as s:
+            check = verify(s)
+    finally:
+        engine.dispose()
+    if not check.intact:
+        print(f"audit log broken at row {check.broken_at}: {check.reason}; {check.rows - 1} rows before it hold")
+        return 1
+    print(f"audit log intact: {check.rows} rows, head {check.head}")
+    return 0
+
+
+def _grants(args: argparse.Namespace, _settings: Settings) -> int:
+    from .audit import grants_sql
+
+    try:
+        print(grants_sql(args.role, args.schema), end="")
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    return 0
+
+
 # ---------------------------------------------------------------- parser
 def register(sub: argparse._SubParsersAction) -> None:
     review = sub.add_parser("review", help="the review workflow: queue, reviews, disputes, exports")
@@ -374,6 +401,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--restrict", dest="restrict", action="store_true")
     g.add_argument("--open", dest="restrict", action="store_false")
     p.set_defaults(func=_run(_teams))
+
+    audit = rsub.add_parser("audit", help="the audit log's tamper evidence")
+    audit.set_defaults(func=lambda _args: (audit.print_help(), 2)[1])
+    p = audit.add_subparsers(dest="audit_cmd", metavar="COMMAND").add_parser(
+        "verify", parents=[db], help="check the hash chain; exit 1 and name the first broken row if it does not hold")
+    p.set_defaults(func=_run(_audit_verify))
+
+    p = rsub.add_parser("grants", help="print the PostgreSQL grants for the app's role (no UPDATE/DELETE/TRUNCATE "
+                        "on the audit log); run them as the store's owner")
+    p.add_argument("--role", required=True, help="the role the app connects as")
+    p.add_argument("--schema", default="public", help="schema of the review store (default public)")
+    p.set_defaults(func=_run(_grants))
 
     p = rsub.add_parser("serve", parents=[db], help="run the review app alone (the main `kefuqa serve` includes it)")
     p.add_argument("--host", default="127.0.0.1")

@@ -143,7 +143,12 @@ def import_scores(s: Session, records: Iterable[tuple[int, ScoreRecord]], conver
     result = ImportResult()
     fresh: list[tuple[str, float, tuple[str, ...]]] = []  # new conversations: id, confidence, predicted labels
     seen: set[str] = set()
-    for line_no, rec in records:
+    # Ids are stored with their PII pseudonymised, like the texts; a scorer's output
+    # already carries them so, and the raw conversations file is matched by the same rule.
+    conversations = {masker.mask_id(cid): conv for cid, conv in conversations.items()}
+    teams = {masker.mask_id(agent): team for agent, team in (teams or {}).items()}
+    for line_no, raw in records:
+        rec = raw.model_copy(update={"id": masker.mask_id(raw.id), "agent_id": masker.mask_id(raw.agent_id)})
         if rec.id in seen:
             result.problems.append(f"line {line_no}: duplicate score id {rec.id!r}")
             continue

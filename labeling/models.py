@@ -167,10 +167,11 @@ class DisputeAnswer(Base):
 
 
 class AuditEntry(Base):
-    """Append-only: the code has no update or delete path, and triggers refuse them."""
+    """Append-only: the code has no update or delete path, triggers refuse them, and each
+    row's ``hash`` chains it to the one before (see ``audit``)."""
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_entity", "entity", "entity_id"),)
+    __table_args__ = (Index("ix_audit_entity", "entity", "entity_id"), Index("uq_audit_log_hash", "hash", unique=True))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(index=True)
     actor: Mapped[str] = mapped_column(String(100))
@@ -179,3 +180,5 @@ class AuditEntry(Base):
     entity_id: Mapped[str] = mapped_column(String(200))
     before: Mapped[dict[str, Any] | None]
     after: Mapped[dict[str, Any] | None]
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))

@@ -7,6 +7,8 @@ ID-card number is not half-masked as a phone number.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -95,11 +97,19 @@ _ORDER = _Kind("order_no", ORDER_NO, "[订单号]")
 class PiiMasker:
     enabled: bool = True
     mask_order_numbers: bool = False
+    # Key of the pseudonyms that replace PII inside ids (``mask_id``). Without one the
+    # pseudonym is an unkeyed digest: stable, but a phone number can be found again by
+    # trying them all, so set KEFUQA_PII_ID_KEY in production.
+    id_key: str | None = None
 
     @classmethod
     def from_settings(cls, pii: PiiSettings) -> PiiMasker:
         """The masker every door uses, from the ``KEFUQA_PII_*`` settings group."""
-        return cls(pii.enabled, pii.mask_order_numbers)
+        key = pii.id_key.get_secret_value() if pii.id_key is not None else None
+        return cls(pii.enabled, pii.mask_order_numbers, key)
+
+    def _kinds(self) -> tuple[_Kind, ...]:
+        return _KINDS + ((_ORDER,) if self.mask_order_numbers else ())
 
     def mask(self, text: str) -> str:
         """Each kind is found in the width-folded text (so full-width digits １３８… are
@@ -107,15 +117,40 @@ class PiiMasker:
         character to one character, and the rest of the text stays as written."""
         if not self.enabled:
             return text
-        kinds = _KINDS + ((_ORDER,) if self.mask_order_numbers else ())
-        for kind in kinds:
-            pieces, last = [], 0
-            for m in kind.pattern.finditer(fold_width(text)):
-                tag = kind.tag if kind.check is None else kind.check(m, text)
-                if tag is None:
-                    continue
-                pieces += [text[last : m.start()], tag]
-                last = m.end()
-            if pieces:
-                text = "".join(pieces) + text[last:]
+        for kind in self._kinds():
+            text = _replace(text, kind, kind.check)
         return text
+
+    def mask_id(self, value: str) -> str:
+        """An id (conversation, agent, …) with each PII span replaced by a pseudonym,
+        ``[手机号#3f9a0c12d4e5]``: the same span always gives the same pseudonym, so ids
+        stay distinct and joins and per-agent grades still work, while the number itself
+        is not kept."""
+        if not self.enabled:
+            return value
+        for kind in self._kinds():
+            value = _replace(value, kind, self._pseudonym(kind))
+        return value
+
+    def _pseudonym(self, kind: _Kind) -> Callable[[re.Match[str], str], str | None]:
+        key = (self.id_key or "kefuqa-pii-id").encode("utf-8")
+
+        def tag(m: re.Match[str], original: str) -> str | None:
+            if kind.check is not None and kind.check(m, original) is None:
+                return None
+            span = re.sub(r"[\s-]", "", m.group())
+            digest = hmac.new(key, span.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:12]
+            return f"{kind.tag[:-1]}#{digest}]"
+
+        return tag
+
+
+def _replace(text: str, kind: _Kind, tag_of: Callable[[re.Match[str], str], str | None] | None) -> str:
+    pieces, last = [], 0
+    for m in kind.pattern.finditer(fold_width(text)):
+        tag = kind.tag if tag_of is None else tag_of(m, text)
+        if tag is None:
+            continue
+        pieces += [text[last : m.start()], tag]
+        last = m.end()
+    return "".join(pieces) + text[last:] if pieces else text

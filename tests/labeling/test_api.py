@@ -250,33 +250,6 @@ def test_x_forwarded_for_counts_only_from_a_trusted_proxy(engine, settings, trus
         assert r.status_code == (429 if throttled else 200)
 
 
-def test_one_address_has_a_budget_over_all_accounts():
-    from kefuqa.labeling.throttle import LoginThrottle
-
-    t = LoginThrottle(attempts=3, window=60, clock=lambda: 1000.0, address_attempts=5)
-    for i in range(5):
-        assert t.retry_after(f"user{i}", "1.2.3.4") == 0
-        t.failed(f"user{i}", "1.2.3.4")
-    assert t.retry_after("someone-new", "1.2.3.4") == 60  # many names from one place
-    assert t.retry_after("someone-new", "5.6.7.8") == 0
-
-
-def test_throttle_window_and_success_reset():
-    from kefuqa.labeling.throttle import LoginThrottle
-
-    now = [1000.0]
-    t = LoginThrottle(attempts=2, window=60, clock=lambda: now[0])
-    t.failed("rev", "1.2.3.4")
-    t.succeeded("rev", "1.2.3.4")  # a success forgets earlier failures
-    t.failed("rev", "1.2.3.4")
-    now[0] += 10
-    t.failed("rev", "1.2.3.4")
-    assert t.retry_after("rev", "1.2.3.4") == 50  # until the first failure is 60 s old
-    assert t.retry_after("rev", "5.6.7.8") == 0 and t.retry_after("other", "1.2.3.4") == 0
-    now[0] += 50
-    assert t.retry_after("rev", "1.2.3.4") == 0
-
-
 def test_admin_disables_and_enables_a_login_over_http(engine, settings):
     users(engine, ("boss", "admin", None), ("rev", "reviewer", "north"))
     with Server(create_app(settings, ReviewConfig(file_days=None))) as srv, client(srv, "boss") as admin:

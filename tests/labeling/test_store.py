@@ -33,7 +33,7 @@ def test_migrations_up_from_empty_down_and_up_again(db_url):
         assert current_revision(engine) is None
         assert not set(inspect(engine).get_table_names()) & TABLES
         migrate(engine)
-        assert current_revision(engine) == head_revision() == "0002"
+        assert current_revision(engine) == head_revision() == "0003"
         assert set(inspect(engine).get_table_names()) >= TABLES
         with engine.connect() as conn:  # the ORM models say what the migrations built
             diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), Base.metadata)
@@ -41,7 +41,7 @@ def test_migrations_up_from_empty_down_and_up_again(db_url):
         downgrade(engine, "base")
         assert not set(inspect(engine).get_table_names()) & (TABLES - {"alembic_version"})
         migrate(engine)
-        assert current_revision(engine) == "0002"
+        assert current_revision(engine) == "0003"
     finally:
         engine.dispose()
 
