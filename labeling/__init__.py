@@ -2,7 +2,7 @@
 labels, agents dispute scores, every change is audited, agreement is measured
 and the corrected labels become training data.
 
-Entry points: ``api.make_router(settings)`` (web page + JSON API),
+Entry points: ``api.include_review(app, settings)`` (web page + JSON API),
 ``cli.register(subparsers)`` (``kefuqa review …``) and
 ``export.reviewed_training_conversations`` (``kefuqa train --from-reviews``).
 """

@@ -11,14 +11,14 @@ from fastapi.responses import RedirectResponse
 from kefuqa.http_limits import BodyLimitMiddleware
 from kefuqa.settings import Settings
 
-from .api import make_router
+from .api import include_review
 from .config import ReviewConfig
 
 
 def create_app(settings: Settings, config: ReviewConfig | None = None) -> FastAPI:
     app = FastAPI(title="kefu-qa review", version="0.1.0",
                   description="QA reviewers confirm or correct the model's labels; agents dispute scores.")
-    app.include_router(make_router(settings, config))
+    include_review(app, settings, config)
     # The same streaming body bound as the main service (KEFUQA_MAX_BODY_BYTES; logins 4 KB).
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.service.max_body_bytes)
 
