@@ -18,12 +18,12 @@ from functools import partial
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kefuqa.contract import Conversation
+from kefuqa.http_errors import ERROR_RESPONSES, use_error_body
 from kefuqa.http_limits import BodyLimitMiddleware, route_label
 from kefuqa.models.engine import Engine, create_engine
 from kefuqa.service.alerts import AlertThresholds
@@ -46,7 +46,7 @@ def create_app(settings: Settings, engine_factory: Callable[[], Engine] | None =
     if not hashes and not svc.auth_disabled:
         raise ValueError("no API keys configured: set KEFUQA_API_KEY_HASHES or KEFUQA_API_KEYS_FILE "
                          "(make one with `kefuqa keys new`), or KEFUQA_AUTH_DISABLED=true for development")
-    app = FastAPI(title="kefu-qa", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="kefu-qa", version="0.1.0", lifespan=lifespan, responses=ERROR_RESPONSES,
                   description="Conversation QA scoring for Chinese customer service (scores.md records).")
     app.state.settings = settings
     app.state.key_hashes = hashes
@@ -63,7 +63,7 @@ def create_app(settings: Settings, engine_factory: Callable[[], Engine] | None =
     # Outermost: bodies are bounded before any route, authenticated or not, reads them.
     app.add_middleware(BodyLimitMiddleware, max_bytes=svc.max_body_bytes)
     app.exception_handler(ApiError)(_api_error)
-    app.exception_handler(RequestValidationError)(_validation)
+    use_error_body(app)
     app.exception_handler(StarletteHTTPException)(_http)
     scoring.add_routes(app.router, svc.max_batch_items)
     app.include_router(probes.router)
@@ -128,11 +128,6 @@ def _finish(metrics: ServiceMetrics, response: Response, route: str, t0: float, 
 
 async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
     return JSONResponse({"detail": exc.detail}, status_code=exc.status)
-
-
-async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-    detail = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
-    return JSONResponse({"detail": detail}, status_code=422)
 
 
 async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from kefuqa.contract import LABELS, Conversation, ScoreRecord
+from kefuqa.http_errors import error_response
 from kefuqa.io.readers import json_limit_reason
 from kefuqa.service.deps import EngineDep, MetricsDep, Scorer, ScorerDep, SettingsDep
 from kefuqa.service.errors import ApiError
@@ -96,12 +97,12 @@ def add_routes(router: APIRouter, max_batch_items: int) -> None:
     router.add_api_route(
         "/v1/score", score_one, methods=["POST"], response_model=ScoreRecord, openapi_extra=conv_body,
         summary="Score one conversation (finished or still in progress)",
-        responses={401: {"description": "no or wrong API key"}, 413: {"description": "body too large"},
-                   422: {"description": "not a valid conversation; detail says why"},
-                   503: {"description": "model loading"}})
+        responses={401: error_response("no or wrong API key"), 413: error_response("body too large"),
+                   422: error_response("not a valid conversation; detail says why"),
+                   503: error_response("model loading")})
     router.add_api_route(
         "/v1/score/batch", score_batch, methods=["POST"], openapi_extra=batch_body,
         summary="Score up to KEFUQA_MAX_BATCH_ITEMS conversations",
-        responses={401: {"description": "no or wrong API key"}, 413: {"description": "body too large"},
-                   422: {"description": "invalid items, each with its index and reason"}})
+        responses={401: error_response("no or wrong API key"), 413: error_response("body too large"),
+                   422: error_response("invalid items, each with its index and reason")})
     router.add_api_route("/v1/model", model_info, methods=["GET"], summary="The model behind the scores")
