@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from kefuqa.io.readers import InputError as ReadError
+from kefuqa.io.readers import read_conversations
 from kefuqa.settings import load_settings
 from kefuqa.text.pii import PiiMasker
 
@@ -18,9 +20,12 @@ from .dataset import Dataset, load_dataset
 from .errors import InputError
 from .grades import GradeReport, grade_all
 from .impact import EventImpact, analyse_event
+from .inputs import load_roster
 from .periods import PERIOD_KINDS
 from .report import write_grade_outputs, write_impact_outputs
 from .rubric import GRADES, INSUFFICIENT, Rubric, load_rubric
+from .topics import AUTO_K, TopicsError, collect, find_topics
+from .topics_output import topic_summary, write_topic_outputs
 from .verdicts import VERDICT_LABELS
 
 _MAX_ROWS = 25  # stdout is a summary; the CSV files hold everything
@@ -81,6 +86,29 @@ def register(subparsers: Any) -> None:
     i.add_argument("--after-days", type=int, help="window after training (rubric default 60)")
     i.add_argument("--out", type=Path, default=Path("impact-out"), help="output folder")
     i.set_defaults(func=_impact)
+    _register_topics(subparsers)
+
+
+def _register_topics(subparsers: Any) -> None:
+    t = subparsers.add_parser(
+        "topics",
+        help="高频问题追踪: what customers contact us about, as recurring topics",
+        description="Group conversations by the customer's opening turns (PII masked, jieba "
+        "words, TF-IDF, k-means) and count each topic per period and team; writes "
+        "topics.json and topics.csv to --out and prints a Chinese summary.",
+    )
+    t.add_argument(
+        "conversations", type=Path, help="conversations: .jsonl, .jsonl.gz, a JSON array or Parquet"
+    )
+    t.add_argument("--roster", type=Path, help="CSV: agent_id, team (others count as 未分配)")
+    t.add_argument("--period", choices=PERIOD_KINDS, default="month")
+    t.add_argument(
+        "--topics",
+        type=int,
+        help=f"number of topics (default: chosen by silhouette, {AUTO_K[0]}–{AUTO_K[-1]})",
+    )
+    t.add_argument("--out", type=Path, default=Path("topics-out"), help="output folder")
+    t.set_defaults(func=_topics)
 
 
 def _load(args: argparse.Namespace, events: Path | None = None) -> tuple[Dataset, Rubric]:
@@ -195,4 +223,36 @@ def _impact(args: argparse.Namespace) -> int:
     for ev in impacts:
         _print_impact(ev)
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    return 0
+
+
+def _topics(args: argparse.Namespace) -> int:
+    try:
+        if args.topics is not None and args.topics < 2:
+            raise InputError("--topics", f"must be at least 2, not {args.topics}")
+        settings = load_settings()
+        masker = PiiMasker.from_settings(settings.pii)
+        tz = load_rubric(settings.grading.rubric).tz  # periods as `kefuqa grade` counts them
+        roster = load_roster(args.roster) if args.roster else []
+        teams = {masker.mask_id(e.agent_id): e.team for e in roster}
+        docs, read = collect(read_conversations(args.conversations, settings.limits), masker)
+        if not docs:
+            raise InputError(
+                str(args.conversations),
+                f"no customer turns in {read.conversations} valid conversations "
+                f"({read.rejected} invalid lines skipped): nothing to group",
+            )
+        report = find_topics(docs, read, kind=args.period, tz=tz, teams=teams, k=args.topics)
+        paths = write_topic_outputs(report, args.out)
+    except (InputError, ReadError) as exc:
+        print(f"kefuqa topics: {exc}", file=sys.stderr)
+        return 2
+    except TopicsError as exc:
+        print(f"kefuqa topics: {args.conversations}: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"kefuqa topics: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 2
+    print("\n".join(topic_summary(report)))
+    print(f"已写入 {', '.join(str(p) for p in paths.values())}")
     return 0

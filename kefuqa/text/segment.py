@@ -25,3 +25,11 @@ def tokenizer() -> jieba.Tokenizer:
 
 def segment(text: str) -> list[str]:
     return [w for w in tokenizer().lcut(text) if w.strip()]
+
+
+@lru_cache(maxsize=1)
+def stop_words() -> frozenset[str]:
+    """Greetings, fillers, particles and generic verbs of customer-service chat (嗯 啊 那个 亲
+    你好 …), in normalised form: words that say nothing about what a customer asks about."""
+    text = resources.files("kefuqa.text").joinpath("data/cs_stopwords.txt").read_text("utf-8")
+    return frozenset(w.strip() for w in text.splitlines() if w.strip() and not w.startswith("#"))
