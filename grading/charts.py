@@ -15,9 +15,11 @@ from itertools import pairwise
 from typing import Any
 
 from matplotlib import font_manager
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from .effects import CohortEffect
 from .grades import AgentPeriod, GradeReport
 from .impact import EventImpact
 from .rubric import GRADES, INSUFFICIENT
@@ -150,6 +152,65 @@ def grade_distribution(report: GradeReport, fonts: Fonts) -> str:
     return _png(fig)
 
 
+def _cohort_lines(ax: Axes, e: CohortEffect, fonts: Fonts) -> None:
+    """The trained and the untrained cohort's mean before and after, with intervals,
+    nudged apart sideways so that their bars do not overlap."""
+    scale = 100.0 if e.stat == "proportion" else 1.0
+    for label, pts, colour, dx in (
+        (
+            fonts.text("培训组", "trained"),
+            (e.treated_before, e.treated_after),
+            "#d95f02",
+            -0.04,
+        ),
+        (
+            fonts.text("对照组", "untrained"),
+            (e.control_before, e.control_after),
+            "#7570b3",
+            0.04,
+        ),
+    ):
+        before, after = pts
+        if before is None or after is None:
+            continue
+        xs = [0 + dx, 1 + dx]
+        ms = [before[0] * scale, after[0] * scale]
+        err = [
+            [(before[0] - before[1]) * scale, (after[0] - after[1]) * scale],
+            [(before[2] - before[0]) * scale, (after[2] - after[0]) * scale],
+        ]
+        ax.errorbar(xs, ms, yerr=err, fmt="-o", color=colour, ms=4, capsize=3, label=label)
+
+
+def _label_panel(ax: Axes, e: CohortEffect, fonts: Fonts) -> None:
+    """Axes, the indicator's name and unit, and the verdict at the foot of the panel."""
+    ax.set_xticks(
+        [0, 1],
+        [fonts.text("培训前", "before"), fonts.text("培训后", "after")],
+        fontsize=7,
+        **fonts.props,
+    )
+    ax.set_xlim(-0.4, 1.4)
+    ax.tick_params(axis="y", labelsize=7)
+    unit = "%" if e.stat == "proportion" else e.unit
+    name = fonts.safe(e.name) if fonts.family else e.indicator
+    ax.set_title(f"{name} ({unit})" if unit else name, fontsize=8, **fonts.props)
+    colour = _VERDICT_COLOURS.get(e.verdict, "#d73027")
+    ax.text(
+        0.5,
+        0.02,
+        fonts.text(
+            {"improved": "改善", "worsened": "变差"}.get(e.verdict, "无法判断"),
+            e.verdict.replace("_", " "),
+        ),
+        transform=ax.transAxes,
+        ha="center",
+        fontsize=7,
+        color=colour,
+        **fonts.props,
+    )
+
+
 def before_after(event: EventImpact, fonts: Fonts) -> str:
     """Per indicator: cohort means before/after with intervals, trained vs untrained."""
     shown = [e for e in event.indicators if e.treated_before and e.treated_after]
@@ -160,56 +221,8 @@ def before_after(event: EventImpact, fonts: Fonts) -> str:
     for ax in axes[len(shown) :]:
         ax.set_axis_off()
     for ax, e in zip(axes, shown):
-        scale = 100.0 if e.stat == "proportion" else 1.0
-        for label, pts, colour, dx in (
-            (
-                fonts.text("培训组", "trained"),
-                (e.treated_before, e.treated_after),
-                "#d95f02",
-                -0.04,
-            ),
-            (
-                fonts.text("对照组", "untrained"),
-                (e.control_before, e.control_after),
-                "#7570b3",
-                0.04,
-            ),
-        ):
-            before, after = pts
-            if before is None or after is None:
-                continue
-            xs = [0 + dx, 1 + dx]
-            ms = [before[0] * scale, after[0] * scale]
-            err = [
-                [(before[0] - before[1]) * scale, (after[0] - after[1]) * scale],
-                [(before[2] - before[0]) * scale, (after[2] - after[0]) * scale],
-            ]
-            ax.errorbar(xs, ms, yerr=err, fmt="-o", color=colour, ms=4, capsize=3, label=label)
-        ax.set_xticks(
-            [0, 1],
-            [fonts.text("培训前", "before"), fonts.text("培训后", "after")],
-            fontsize=7,
-            **fonts.props,
-        )
-        ax.set_xlim(-0.4, 1.4)
-        ax.tick_params(axis="y", labelsize=7)
-        unit = "%" if e.stat == "proportion" else e.unit
-        name = fonts.safe(e.name) if fonts.family else e.indicator
-        ax.set_title(f"{name} ({unit})" if unit else name, fontsize=8, **fonts.props)
-        colour = _VERDICT_COLOURS.get(e.verdict, "#d73027")
-        ax.text(
-            0.5,
-            0.02,
-            fonts.text(
-                {"improved": "改善", "worsened": "变差"}.get(e.verdict, "无法判断"),
-                e.verdict.replace("_", " "),
-            ),
-            transform=ax.transAxes,
-            ha="center",
-            fontsize=7,
-            color=colour,
-            **fonts.props,
-        )
+        _cohort_lines(ax, e, fonts)
+        _label_panel(ax, e, fonts)
     if shown:
         axes[0].legend(loc="best", prop={**fonts.props, "size": 6})
     conf = f"{100 * (1 - event.settings.alpha):.0f}%"

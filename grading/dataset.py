@@ -8,7 +8,7 @@ time zone, and everything that could not be used is counted in ``notes``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -80,6 +80,81 @@ def effective_labels(rec: ScoreRecord, review: Mapping[str, str] | None) -> dict
     return rec.effective_labels()
 
 
+@dataclass
+class _Joined:
+    """The score records joined with the roster, reviews and outcomes, before sorting."""
+
+    agents: dict[str, AgentInfo]
+    observations: list[Observation] = field(default_factory=list)
+    undated: list[str] = field(default_factory=list)
+    seen_ids: set[str] = field(default_factory=set)
+
+    def add(
+        self,
+        rec: ScoreRecord,
+        tz: ZoneInfo,
+        reviews: Mapping[str, Mapping[str, str]],
+        outcomes: Mapping[str, Outcome] | None,
+    ) -> None:
+        self.seen_ids.add(rec.id)
+        if rec.agent_id not in self.agents:
+            self.agents[rec.agent_id] = AgentInfo(rec.agent_id, UNASSIGNED, None, False)
+        if rec.started_at is None:
+            self.undated.append(rec.id)
+            return
+        self.observations.append(
+            Observation(
+                id=rec.id,
+                agent_id=rec.agent_id,
+                local_time=to_local(rec.started_at, tz),
+                labels=effective_labels(rec, reviews.get(rec.id)),
+                metrics=rec.metrics.model_dump(),
+                outcome=(outcomes or {}).get(rec.id),
+            )
+        )
+
+
+def _notes(
+    joined: _Joined,
+    reviews: Mapping[str, Mapping[str, str]],
+    outcomes: Mapping[str, Outcome] | None,
+    event_map: Mapping[str, TrainingEvent],
+) -> list[str]:
+    """What could not be used, one line per kind, with a few of the ids."""
+    notes: list[str] = []
+    if joined.undated:
+        notes.append(
+            f"{len(joined.undated)} score record(s) have no started_at and are in no period: "
+            f"{_some(joined.undated)}"
+        )
+    off_roster = [a.agent_id for a in joined.agents.values() if not a.in_roster]
+    if off_roster:
+        notes.append(
+            f"{len(off_roster)} agent(s) have scores but are not on the roster "
+            f"(team {UNASSIGNED}): {_some(off_roster)}"
+        )
+    stray_reviews = set(reviews) - joined.seen_ids
+    if stray_reviews:
+        notes.append(
+            f"{len(stray_reviews)} review(s) name conversations not in the scores: "
+            f"{_some(stray_reviews)}"
+        )
+    if outcomes is not None:
+        stray = set(outcomes) - joined.seen_ids
+        if stray:
+            notes.append(
+                f"{len(stray)} outcome row(s) name conversations not in the scores "
+                f"and were ignored: {_some(stray)}"
+            )
+    unknown = {a for e in event_map.values() for a in e.agents} - set(joined.agents)
+    if unknown:
+        notes.append(
+            f"training events name {len(unknown)} agent(s) with no roster entry and "
+            f"no scores: {_some(unknown)}"
+        )
+    return notes
+
+
 def build_dataset(
     records: Iterable[ScoreRecord],
     roster: Iterable[RosterEntry],
@@ -90,66 +165,18 @@ def build_dataset(
     outcomes: Mapping[str, Outcome] | None = None,
 ) -> Dataset:
     reviews = reviews or {}
-    agents = {e.agent_id: AgentInfo(e.agent_id, e.team, e.hire_date, True) for e in roster}
-    observations: list[Observation] = []
-    undated: list[str] = []
-    seen_ids: set[str] = set()
+    joined = _Joined({e.agent_id: AgentInfo(e.agent_id, e.team, e.hire_date, True) for e in roster})
     for rec in records:
-        seen_ids.add(rec.id)
-        if rec.agent_id not in agents:
-            agents[rec.agent_id] = AgentInfo(rec.agent_id, UNASSIGNED, None, False)
-        if rec.started_at is None:
-            undated.append(rec.id)
-            continue
-        observations.append(
-            Observation(
-                id=rec.id,
-                agent_id=rec.agent_id,
-                local_time=to_local(rec.started_at, tz),
-                labels=effective_labels(rec, reviews.get(rec.id)),
-                metrics=rec.metrics.model_dump(),
-                outcome=(outcomes or {}).get(rec.id),
-            )
-        )
-    notes: list[str] = []
-    if undated:
-        notes.append(
-            f"{len(undated)} score record(s) have no started_at and are in no period: "
-            f"{_some(undated)}"
-        )
-    off_roster = [a.agent_id for a in agents.values() if not a.in_roster]
-    if off_roster:
-        notes.append(
-            f"{len(off_roster)} agent(s) have scores but are not on the roster "
-            f"(team {UNASSIGNED}): {_some(off_roster)}"
-        )
-    stray_reviews = set(reviews) - seen_ids
-    if stray_reviews:
-        notes.append(
-            f"{len(stray_reviews)} review(s) name conversations not in the scores: "
-            f"{_some(stray_reviews)}"
-        )
-    if outcomes is not None:
-        stray = set(outcomes) - seen_ids
-        if stray:
-            notes.append(
-                f"{len(stray)} outcome row(s) name conversations not in the scores "
-                f"and were ignored: {_some(stray)}"
-            )
+        joined.add(rec, tz, reviews, outcomes)
     event_map = {e.event_id: e for e in events}
-    unknown = {a for e in event_map.values() for a in e.agents} - set(agents)
-    if unknown:
-        notes.append(
-            f"training events name {len(unknown)} agent(s) with no roster entry and "
-            f"no scores: {_some(unknown)}"
-        )
-    observations.sort(key=lambda o: (o.local_time, o.id))
+    notes = _notes(joined, reviews, outcomes, event_map)
+    joined.observations.sort(key=lambda o: (o.local_time, o.id))
     return Dataset(
-        observations=tuple(observations),
-        agents=agents,
+        observations=tuple(joined.observations),
+        agents=joined.agents,
         events=event_map,
         has_outcomes=outcomes is not None,
-        undated=tuple(undated),
+        undated=tuple(joined.undated),
         notes=tuple(notes),
         timezone=tz.key,
     )

@@ -103,6 +103,103 @@ def _summary(effects: list[CohortEffect]) -> tuple[str, ...]:
     return tuple(lines)
 
 
+@dataclass(frozen=True)
+class _Cohorts:
+    """Who is compared: the event's trained agents, the untrained agents with no other
+    training inside the windows, and the untrained ones left out for having some."""
+
+    treated: tuple[str, ...]
+    controls: tuple[str, ...]
+    excluded: tuple[str, ...]
+
+    @classmethod
+    def of(cls, dataset: Dataset, event_id: str, win: Windows) -> _Cohorts:
+        event = dataset.events[event_id]
+        busy = {
+            a
+            for e in dataset.events.values()
+            if e.event_id != event_id
+            and e.start <= win.after_end
+            and e.end >= win.before_start
+            for a in e.agents
+        }
+        others = sorted(a for a in dataset.agents if a not in event.agents)
+        return cls(
+            treated=tuple(a for a in event.agents if a in dataset.agents),
+            controls=tuple(a for a in others if a not in busy),
+            excluded=tuple(a for a in others if a in busy),
+        )
+
+
+def _event(dataset: Dataset, event_id: str) -> TrainingEvent:
+    if event_id not in dataset.events:
+        raise InputError(
+            "events",
+            f"unknown training event {event_id!r}; known: {sorted(dataset.events)[:10]}",
+            field="event_id",
+        )
+    return dataset.events[event_id]
+
+
+def _by_agent_and_side(
+    dataset: Dataset, win: Windows, cohorts: _Cohorts
+) -> dict[str, dict[str, list[Observation]]]:
+    """The cohorts' observations by agent, then by window side ("before" / "after")."""
+    obs_by_agent: dict[str, dict[str, list[Observation]]] = defaultdict(lambda: defaultdict(list))
+    wanted = set(cohorts.treated) | set(cohorts.controls)
+    for o in dataset.observations:
+        side = win.side(o.day) if o.agent_id in wanted else None
+        if side:
+            obs_by_agent[o.agent_id][side].append(o)
+    return obs_by_agent
+
+
+def _effects(
+    dataset: Dataset,
+    rubric: Rubric,
+    s: ImpactSettings,
+    obs_by_agent: dict[str, dict[str, list[Observation]]],
+    cohorts: _Cohorts,
+    per_agent: bool,
+) -> tuple[list[CohortEffect], list[AgentEffect]]:
+    """Cohort effects (Holm-adjusted) and, if asked, per-agent effects, indicator by
+    indicator from one random stream seeded by the rubric."""
+    rng = np.random.default_rng(rubric.seed)
+    effects: list[CohortEffect] = []
+    agent_rows: list[AgentEffect] = []
+    for ind in rubric.indicators:
+        tv = _split(obs_by_agent, cohorts.treated, ind)
+        cv = _split(obs_by_agent, cohorts.controls, ind)
+        if ind.source.outcome is not None and not dataset.has_outcomes:
+            eff = cohort_effect(ind, tv, cv, s, rubric, rng)
+            effects.append(replace(eff, reason=NO_OUTCOMES))
+            continue
+        effects.append(cohort_effect(ind, tv, cv, s, rubric, rng))
+        if per_agent:
+            agent_rows += agent_effects(ind, tv, s, rubric, rng)
+    return apply_holm(effects, s), agent_rows
+
+
+def _notes(
+    effects: list[CohortEffect], cohorts: _Cohorts, s: ImpactSettings, has_outcomes: bool
+) -> tuple[str, ...]:
+    notes = []
+    if max((e.n_control for e in effects), default=0) < s.min_control_agents:
+        notes.append(
+            f"No comparison group: fewer than {s.min_control_agents} untrained agents "
+            f"have data in both windows, so results compare the trained agents with "
+            f"themselves and cannot separate training from changes that hit everyone."
+        )
+    if cohorts.excluded:
+        notes.append(
+            f"{len(cohorts.excluded)} agent(s) left out of the comparison group because they had "
+            f"other training inside the windows."
+        )
+    if not has_outcomes:
+        notes.append("No outcome data given: level 4 rests on customer end sentiment only.")
+    return tuple(notes)
+
+
 def analyse_event(
     dataset: Dataset,
     rubric: Rubric,
@@ -113,63 +210,16 @@ def analyse_event(
     per_agent: bool = True,
 ) -> EventImpact:
     """The full before/after analysis of one training event."""
-    if event_id not in dataset.events:
-        raise InputError(
-            "events",
-            f"unknown training event {event_id!r}; known: {sorted(dataset.events)[:10]}",
-            field="event_id",
-        )
-    event = dataset.events[event_id]
+    event = _event(dataset, event_id)
     s = replace(
         rubric.impact,
         before_days=before_days or rubric.impact.before_days,
         after_days=after_days or rubric.impact.after_days,
     )
     win = Windows.around(event, s.before_days, s.after_days)
-    treated = tuple(a for a in event.agents if a in dataset.agents)
-    busy = {
-        a
-        for e in dataset.events.values()
-        if e.event_id != event_id and e.start <= win.after_end and e.end >= win.before_start
-        for a in e.agents
-    }
-    others = sorted(a for a in dataset.agents if a not in event.agents)
-    controls = tuple(a for a in others if a not in busy)
-    excluded = tuple(a for a in others if a in busy)
-    obs_by_agent: dict[str, dict[str, list[Observation]]] = defaultdict(lambda: defaultdict(list))
-    wanted = set(treated) | set(controls)
-    for o in dataset.observations:
-        side = win.side(o.day) if o.agent_id in wanted else None
-        if side:
-            obs_by_agent[o.agent_id][side].append(o)
-    rng = np.random.default_rng(rubric.seed)
-    effects: list[CohortEffect] = []
-    agent_rows: list[AgentEffect] = []
-    for ind in rubric.indicators:
-        tv = _split(obs_by_agent, treated, ind)
-        cv = _split(obs_by_agent, controls, ind)
-        if ind.source.outcome is not None and not dataset.has_outcomes:
-            eff = cohort_effect(ind, tv, cv, s, rubric, rng)
-            effects.append(replace(eff, reason=NO_OUTCOMES))
-            continue
-        effects.append(cohort_effect(ind, tv, cv, s, rubric, rng))
-        if per_agent:
-            agent_rows += agent_effects(ind, tv, s, rubric, rng)
-    effects = apply_holm(effects, s)
-    notes = []
-    if max((e.n_control for e in effects), default=0) < s.min_control_agents:
-        notes.append(
-            f"No comparison group: fewer than {s.min_control_agents} untrained agents "
-            f"have data in both windows, so results compare the trained agents with "
-            f"themselves and cannot separate training from changes that hit everyone."
-        )
-    if excluded:
-        notes.append(
-            f"{len(excluded)} agent(s) left out of the comparison group because they had "
-            f"other training inside the windows."
-        )
-    if not dataset.has_outcomes:
-        notes.append("No outcome data given: level 4 rests on customer end sentiment only.")
+    cohorts = _Cohorts.of(dataset, event_id, win)
+    obs_by_agent = _by_agent_and_side(dataset, win, cohorts)
+    effects, agent_rows = _effects(dataset, rubric, s, obs_by_agent, cohorts, per_agent)
     return EventImpact(
         event_id=event.event_id,
         course=event.course,
@@ -177,11 +227,11 @@ def analyse_event(
         training_end=event.end,
         windows=win,
         settings=s,
-        treated=treated,
-        controls=controls,
-        excluded_controls=excluded,
+        treated=cohorts.treated,
+        controls=cohorts.controls,
+        excluded_controls=cohorts.excluded,
         indicators=tuple(effects),
         agents=tuple(agent_rows),
         summary=_summary(effects),
-        notes=tuple(notes),
+        notes=_notes(effects, cohorts, s, dataset.has_outcomes),
     )

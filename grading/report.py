@@ -13,7 +13,8 @@ from typing import Any
 from jinja2 import Environment, StrictUndefined
 
 from .charts import Fonts, before_after, grade_distribution, trajectory
-from .grades import AgentPeriod, GradeReport
+from .effects import AgentEffect
+from .grades import AgentPeriod, GradeReport, TeamPeriod
 from .impact import CohortEffect, EventImpact
 from .kpis import IndicatorValue
 from .rubric import GRADES, INSUFFICIENT, Rubric
@@ -156,6 +157,52 @@ def write_json(path: Path, obj: Any) -> None:
     path.write_text(json.dumps(to_jsonable(obj), ensure_ascii=False, indent=1), encoding="utf-8")
 
 
+_GRADE_COLUMNS = [
+    "agent_id",
+    "team",
+    "period",
+    "n_conversations",
+    "score",
+    "grade",
+    "rank_in_team",
+    "graded_in_team",
+    "previous_grade",
+    "score_change",
+    "reason",
+]
+_TEAM_COLUMNS = ["team", "period", "n_agents", "n_graded", "n_conversations", "mean_score"]
+
+
+def _grade_row(r: AgentPeriod) -> list[Any]:
+    return [
+        r.agent_id,
+        r.team,
+        r.period,
+        r.n_conversations,
+        r.score,
+        r.grade,
+        r.rank_in_team,
+        r.graded_in_team,
+        r.previous_grade,
+        r.score_change,
+        r.reason,
+        *_indicator_cells(r.indicators),
+    ]
+
+
+def _team_row(t: TeamPeriod) -> list[Any]:
+    return [
+        t.team,
+        t.period,
+        t.n_agents,
+        t.n_graded,
+        t.n_conversations,
+        t.mean_score,
+        *[t.grade_counts[g] for g in (*GRADES, INSUFFICIENT)],
+        *_indicator_cells(t.indicators),
+    ]
+
+
 def write_grade_outputs(
     report: GradeReport, rubric: Rubric, out: Path, *, rubric_origin: str = "default_rubric.yaml"
 ) -> dict[str, Path]:
@@ -163,69 +210,122 @@ def write_grade_outputs(
     paths = {k: out / k for k in ("grades.csv", "teams.csv", "grades.json", "report.html")}
     _write_csv(
         paths["grades.csv"],
-        [
-            "agent_id",
-            "team",
-            "period",
-            "n_conversations",
-            "score",
-            "grade",
-            "rank_in_team",
-            "graded_in_team",
-            "previous_grade",
-            "score_change",
-            "reason",
-            *_indicator_columns(rubric),
-        ],
-        [
-            [
-                r.agent_id,
-                r.team,
-                r.period,
-                r.n_conversations,
-                r.score,
-                r.grade,
-                r.rank_in_team,
-                r.graded_in_team,
-                r.previous_grade,
-                r.score_change,
-                r.reason,
-                *_indicator_cells(r.indicators),
-            ]
-            for r in report.agents
-        ],
+        [*_GRADE_COLUMNS, *_indicator_columns(rubric)],
+        [_grade_row(r) for r in report.agents],
     )
     _write_csv(
         paths["teams.csv"],
-        [
-            "team",
-            "period",
-            "n_agents",
-            "n_graded",
-            "n_conversations",
-            "mean_score",
-            *[f"n_{g}" for g in (*GRADES, INSUFFICIENT)],
-            *_indicator_columns(rubric),
-        ],
-        [
-            [
-                t.team,
-                t.period,
-                t.n_agents,
-                t.n_graded,
-                t.n_conversations,
-                t.mean_score,
-                *[t.grade_counts[g] for g in (*GRADES, INSUFFICIENT)],
-                *_indicator_cells(t.indicators),
-            ]
-            for t in report.teams
-        ],
+        [*_TEAM_COLUMNS, *[f"n_{g}" for g in (*GRADES, INSUFFICIENT)], *_indicator_columns(rubric)],
+        [_team_row(t) for t in report.teams],
     )
     write_json(paths["grades.json"], report)
     paths["report.html"].write_text(
         render_html(rubric, grades=report, rubric_origin=rubric_origin), encoding="utf-8"
     )
     return paths
+
+
+_IMPACT_COLUMNS = [
+    "event_id",
+    "course",
+    "indicator",
+    "name",
+    "level",
+    "n_treated",
+    "n_control",
+    "method",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "effect_size",
+    "p_value",
+    "p_adjusted",
+    "verdict",
+    "reason",
+    "treated_before",
+    "treated_after",
+    "control_before",
+    "control_after",
+    "paired_diff",
+    "paired_boot_ci_low",
+    "paired_boot_ci_high",
+    "paired_d_z",
+    "paired_p",
+    "did_estimate",
+    "did_ci_low",
+    "did_ci_high",
+    "did_p",
+]
+_IMPACT_AGENT_COLUMNS = [
+    "event_id",
+    "agent_id",
+    "indicator",
+    "n_before",
+    "n_after",
+    "before",
+    "after",
+    "diff",
+    "ci_low",
+    "ci_high",
+    "effect_size",
+    "verdict",
+    "reason",
+]
+
+
+def _impact_row(ev: EventImpact, e: CohortEffect) -> list[Any]:
+    """One indicator of one event: the headline, the cohort means (point estimates only),
+    then the paired and difference-in-differences details."""
+    p, d = e.paired, e.did
+    return [
+        ev.event_id,
+        ev.course,
+        e.indicator,
+        e.name,
+        e.level,
+        e.n_treated,
+        e.n_control,
+        e.method,
+        e.estimate,
+        e.ci_low,
+        e.ci_high,
+        e.effect_size,
+        e.p_value,
+        e.p_adjusted,
+        e.verdict,
+        e.reason,
+        *(e.treated_before or (None,) * 3)[:1],
+        *(e.treated_after or (None,) * 3)[:1],
+        *(e.control_before or (None,) * 3)[:1],
+        *(e.control_after or (None,) * 3)[:1],
+        p and p.diff,
+        p and p.ci and p.ci[0],
+        p and p.ci and p.ci[1],
+        p and p.d_z,
+        p and p.p_value,
+        d and d.estimate,
+        d and d.ci and d.ci[0],
+        d and d.ci and d.ci[1],
+        d and d.p_value,
+    ]
+
+
+def _impact_agent_row(ev: EventImpact, a: AgentEffect) -> list[Any]:
+    return [
+        ev.event_id,
+        a.agent_id,
+        a.indicator,
+        a.n_before,
+        a.n_after,
+        a.before,
+        a.after,
+        a.diff,
+        a.ci_low,
+        a.ci_high,
+        a.effect_size,
+        a.verdict,
+        a.reason,
+    ]
 
 
 def write_impact_outputs(
@@ -237,114 +337,15 @@ def write_impact_outputs(
 ) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = {k: out / k for k in ("impact.csv", "impact_agents.csv", "impact.json", "report.html")}
-    rows = []
-    for ev in impacts:
-        for e in ev.indicators:
-            p, d = e.paired, e.did
-            rows.append(
-                [
-                    ev.event_id,
-                    ev.course,
-                    e.indicator,
-                    e.name,
-                    e.level,
-                    e.n_treated,
-                    e.n_control,
-                    e.method,
-                    e.estimate,
-                    e.ci_low,
-                    e.ci_high,
-                    e.effect_size,
-                    e.p_value,
-                    e.p_adjusted,
-                    e.verdict,
-                    e.reason,
-                    *(e.treated_before or (None,) * 3)[:1],
-                    *(e.treated_after or (None,) * 3)[:1],
-                    *(e.control_before or (None,) * 3)[:1],
-                    *(e.control_after or (None,) * 3)[:1],
-                    p and p.diff,
-                    p and p.ci and p.ci[0],
-                    p and p.ci and p.ci[1],
-                    p and p.d_z,
-                    p and p.p_value,
-                    d and d.estimate,
-                    d and d.ci and d.ci[0],
-                    d and d.ci and d.ci[1],
-                    d and d.p_value,
-                ]
-            )
     _write_csv(
         paths["impact.csv"],
-        [
-            "event_id",
-            "course",
-            "indicator",
-            "name",
-            "level",
-            "n_treated",
-            "n_control",
-            "method",
-            "estimate",
-            "ci_low",
-            "ci_high",
-            "effect_size",
-            "p_value",
-            "p_adjusted",
-            "verdict",
-            "reason",
-            "treated_before",
-            "treated_after",
-            "control_before",
-            "control_after",
-            "paired_diff",
-            "paired_boot_ci_low",
-            "paired_boot_ci_high",
-            "paired_d_z",
-            "paired_p",
-            "did_estimate",
-            "did_ci_low",
-            "did_ci_high",
-            "did_p",
-        ],
-        rows,
+        _IMPACT_COLUMNS,
+        [_impact_row(ev, e) for ev in impacts for e in ev.indicators],
     )
     _write_csv(
         paths["impact_agents.csv"],
-        [
-            "event_id",
-            "agent_id",
-            "indicator",
-            "n_before",
-            "n_after",
-            "before",
-            "after",
-            "diff",
-            "ci_low",
-            "ci_high",
-            "effect_size",
-            "verdict",
-            "reason",
-        ],
-        [
-            [
-                ev.event_id,
-                a.agent_id,
-                a.indicator,
-                a.n_before,
-                a.n_after,
-                a.before,
-                a.after,
-                a.diff,
-                a.ci_low,
-                a.ci_high,
-                a.effect_size,
-                a.verdict,
-                a.reason,
-            ]
-            for ev in impacts
-            for a in ev.agents
-        ],
+        _IMPACT_AGENT_COLUMNS,
+        [_impact_agent_row(ev, a) for ev in impacts for a in ev.agents],
     )
     write_json(paths["impact.json"], list(impacts))
     paths["report.html"].write_text(

@@ -10,6 +10,7 @@ import getpass
 import json
 import os
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -335,18 +336,40 @@ def _grants(args: argparse.Namespace, _settings: Settings) -> int:
 
 
 # ---------------------------------------------------------------- parser
+def _prints_help(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    """The action of a command group run without a sub-command: its help, exit code 2."""
+
+    def show_help(_args: argparse.Namespace) -> int:
+        parser.print_help()
+        return 2
+
+    return show_help
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     review = sub.add_parser("review", help="the review workflow: queue, reviews, disputes, exports")
-    review.set_defaults(func=lambda _args: (review.print_help(), 2)[1])
+    review.set_defaults(func=_prints_help(review))
     db = argparse.ArgumentParser(add_help=False)
     db.add_argument("--db", help="review store URL (default: KEFUQA_REVIEW_DB_URL or sqlite:///<KEFUQA_HOME>/reviews.db)")
     rsub = review.add_subparsers(dest="review_cmd", metavar="COMMAND")
 
     p = rsub.add_parser("init-db", parents=[db], help="create or upgrade the review store (alembic upgrade head)")
     p.set_defaults(func=_run(_init_db))
+    _add_users(rsub, db)
+    _add_import_export(rsub, db)
+    _add_disputes_and_teams(rsub, db)
+    _add_audit(rsub, db)
 
+    p = rsub.add_parser("serve", parents=[db], help="run the review app alone (the main `kefuqa serve` includes it)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8010)
+    p.set_defaults(func=_run(_serve))
+
+
+def _add_users(rsub: argparse._SubParsersAction, db: argparse.ArgumentParser) -> None:
+    """``review users add|list|passwd|disable|enable``."""
     users = rsub.add_parser("users", help="add and list users of the review app")
-    users.set_defaults(func=lambda _args: (users.print_help(), 2)[1])
+    users.set_defaults(func=_prints_help(users))
     usub = users.add_subparsers(dest="users_cmd", metavar="ACTION")
     p = usub.add_parser("add", parents=[db], help="create a user")
     p.add_argument("name")
@@ -365,6 +388,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             p.add_argument("--password", help=f"the new password (else ${PASSWORD_ENV}, else asked)")
         p.set_defaults(func=_run(_users_passwd))
 
+
+def _add_import_export(rsub: argparse._SubParsersAction, db: argparse.ArgumentParser) -> None:
+    """``review import``, ``review export`` and ``review import-label-studio``."""
     p = rsub.add_parser("import", parents=[db], help="store scored conversations (masked) and queue review tasks")
     p.add_argument("scores", type=Path, help="score records (scores.md JSONL)")
     p.add_argument("--conversations", type=Path, required=True, help="the scored transcripts (JSONL, .jsonl.gz, JSON)")
@@ -390,6 +416,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="user the annotations are attributed to when completed_by names no user (default label-studio)")
     p.set_defaults(func=_run(_import_ls))
 
+
+def _add_disputes_and_teams(rsub: argparse._SubParsersAction, db: argparse.ArgumentParser) -> None:
+    """``review disputes`` and ``review teams``."""
     p = rsub.add_parser("disputes", parents=[db], help="list disputes (JSON lines), e.g. the overdue ones")
     p.add_argument("--status", choices=["open", "answered", "escalated", "final"])
     p.add_argument("--overdue", action="store_true")
@@ -402,8 +431,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--open", dest="restrict", action="store_false")
     p.set_defaults(func=_run(_teams))
 
+
+def _add_audit(rsub: argparse._SubParsersAction, db: argparse.ArgumentParser) -> None:
+    """``review audit verify`` and ``review grants``: the audit log's tamper evidence."""
     audit = rsub.add_parser("audit", help="the audit log's tamper evidence")
-    audit.set_defaults(func=lambda _args: (audit.print_help(), 2)[1])
+    audit.set_defaults(func=_prints_help(audit))
     p = audit.add_subparsers(dest="audit_cmd", metavar="COMMAND").add_parser(
         "verify", parents=[db], help="check the hash chain; exit 1 and name the first broken row if it does not hold")
     p.set_defaults(func=_run(_audit_verify))
@@ -413,8 +445,3 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--role", required=True, help="the role the app connects as")
     p.add_argument("--schema", default="public", help="schema of the review store (default public)")
     p.set_defaults(func=_run(_grants))
-
-    p = rsub.add_parser("serve", parents=[db], help="run the review app alone (the main `kefuqa serve` includes it)")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8010)
-    p.set_defaults(func=_run(_serve))

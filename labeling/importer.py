@@ -132,6 +132,80 @@ def _too_long(rec: ScoreRecord) -> str | None:
     return None
 
 
+@dataclass
+class _Import:
+    """One import in progress: the store, what it reads against, and what it found."""
+
+    s: Session
+    conversations: Mapping[str, Conversation]  # by pseudonymised id
+    masker: PiiMasker
+    teams: Mapping[str, str]  # by pseudonymised agent id
+    default_team: str | None
+    now: datetime
+    result: ImportResult = field(default_factory=ImportResult)
+    fresh: list[tuple[str, float, tuple[str, ...]]] = field(default_factory=list)  # id, confidence, labels
+    seen: set[str] = field(default_factory=set)
+
+    def add(self, line_no: int, raw: ScoreRecord) -> None:
+        """Store one score record (and its conversation when new), or note why not."""
+        rec = raw.model_copy(update={"id": self.masker.mask_id(raw.id),
+                                     "agent_id": self.masker.mask_id(raw.agent_id)})
+        problem = self._unusable(rec) or self._store_conversation(rec)
+        if problem:
+            self.result.problems.append(f"line {line_no}: {problem}")
+            return
+        conf, labels = self._store_prediction(rec)
+        task = self.s.scalar(select(ReviewTask).where(ReviewTask.conversation_id == rec.id))
+        if task is None:
+            self.fresh.append((rec.id, conf, labels))
+        elif task.status == "open":
+            task.priority = 1.0 - conf
+
+    def _unusable(self, rec: ScoreRecord) -> str | None:
+        if rec.id in self.seen:
+            return f"duplicate score id {rec.id!r}"
+        self.seen.add(rec.id)
+        return _too_long(rec)  # the store's columns would refuse it and abort the whole import
+
+    def _store_conversation(self, rec: ScoreRecord) -> str | None:
+        stored = self.s.get(StoredConversation, rec.id)
+        if stored is None:
+            conv = self.conversations.get(rec.id)
+            if conv is None:
+                return f"no conversation {rec.id!r} in --conversations or the store"
+            conv = mask_conversation(conv, self.masker)
+            self.s.add(StoredConversation(
+                id=conv.id, agent_id=conv.agent_id, channel=conv.channel, started_at=conv.started_at,
+                team=self.teams.get(conv.agent_id, self.default_team),
+                turns=[{"speaker": t.speaker, "text": t.text, "ts": t.ts.isoformat() if t.ts else None}
+                       for t in conv.turns],
+                imported_at=self.now))
+            self.result.conversations += 1
+        elif stored.agent_id != rec.agent_id:
+            return (f"score {rec.id!r} names agent {rec.agent_id!r}, "
+                    f"the stored conversation agent {stored.agent_id!r}")
+        return None
+
+    def _store_prediction(self, rec: ScoreRecord) -> tuple[float, tuple[str, ...]]:
+        """Add the record's prediction, or replace that of the same model version."""
+        conf = confidence(rec.probs)
+        pred = self.s.scalar(select(Prediction).where(Prediction.conversation_id == rec.id,
+                                                      Prediction.model_name == rec.model.name,
+                                                      Prediction.model_version == rec.model.version))
+        values: dict[str, Any] = {"labels": rec.labels.model_dump(), "probs": rec.probs,
+                                  "record": mask_record(rec, self.masker), "confidence": conf}
+        if pred is None:
+            self.s.add(Prediction(conversation_id=rec.id, model_name=rec.model.name,
+                                  model_version=rec.model.version, created_at=self.now, **values))
+            self.result.predictions += 1
+        else:
+            for k, v in values.items():
+                setattr(pred, k, v)
+            self.result.updated_predictions += 1
+        self.s.flush()
+        return conf, tuple(values["labels"].values())
+
+
 def import_scores(s: Session, records: Iterable[tuple[int, ScoreRecord]], conversations: Mapping[str, Conversation],
                   *, masker: PiiMasker, actor: str, shares: tuple[float, float, float],
                   teams: Mapping[str, str] | None = None, default_team: str | None = None,
@@ -140,63 +214,15 @@ def import_scores(s: Session, records: Iterable[tuple[int, ScoreRecord]], conver
     now = now or utcnow()
     uncertain_share, sample_share, double_share = shares
     rng = random.Random(seed)
-    result = ImportResult()
-    fresh: list[tuple[str, float, tuple[str, ...]]] = []  # new conversations: id, confidence, predicted labels
-    seen: set[str] = set()
     # Ids are stored with their PII pseudonymised, like the texts; a scorer's output
     # already carries them so, and the raw conversations file is matched by the same rule.
-    conversations = {masker.mask_id(cid): conv for cid, conv in conversations.items()}
-    teams = {masker.mask_id(agent): team for agent, team in (teams or {}).items()}
+    run = _Import(s, conversations={masker.mask_id(cid): conv for cid, conv in conversations.items()},
+                  masker=masker, teams={masker.mask_id(agent): team for agent, team in (teams or {}).items()},
+                  default_team=default_team, now=now)
     for line_no, raw in records:
-        rec = raw.model_copy(update={"id": masker.mask_id(raw.id), "agent_id": masker.mask_id(raw.agent_id)})
-        if rec.id in seen:
-            result.problems.append(f"line {line_no}: duplicate score id {rec.id!r}")
-            continue
-        seen.add(rec.id)
-        too_long = _too_long(rec)
-        if too_long:  # the store's columns would refuse it and abort the whole import
-            result.problems.append(f"line {line_no}: {too_long}")
-            continue
-        stored = s.get(StoredConversation, rec.id)
-        if stored is None:
-            conv = conversations.get(rec.id)
-            if conv is None:
-                result.problems.append(f"line {line_no}: no conversation {rec.id!r} in --conversations or the store")
-                continue
-            conv = mask_conversation(conv, masker)
-            stored = StoredConversation(
-                id=conv.id, agent_id=conv.agent_id, channel=conv.channel, started_at=conv.started_at,
-                team=(teams or {}).get(conv.agent_id, default_team),
-                turns=[{"speaker": t.speaker, "text": t.text, "ts": t.ts.isoformat() if t.ts else None}
-                       for t in conv.turns],
-                imported_at=now)
-            s.add(stored)
-            result.conversations += 1
-        elif stored.agent_id != rec.agent_id:
-            result.problems.append(f"line {line_no}: score {rec.id!r} names agent {rec.agent_id!r}, "
-                                   f"the stored conversation agent {stored.agent_id!r}")
-            continue
-        conf = confidence(rec.probs)
-        pred = s.scalar(select(Prediction).where(Prediction.conversation_id == rec.id,
-                                                 Prediction.model_name == rec.model.name,
-                                                 Prediction.model_version == rec.model.version))
-        values: dict[str, Any] = {"labels": rec.labels.model_dump(), "probs": rec.probs,
-                                  "record": mask_record(rec, masker), "confidence": conf}
-        if pred is None:
-            s.add(Prediction(conversation_id=rec.id, model_name=rec.model.name, model_version=rec.model.version,
-                             created_at=now, **values))
-            result.predictions += 1
-        else:
-            for k, v in values.items():
-                setattr(pred, k, v)
-            result.updated_predictions += 1
-        s.flush()
-        task = s.scalar(select(ReviewTask).where(ReviewTask.conversation_id == rec.id))
-        if task is None:
-            fresh.append((rec.id, conf, tuple(values["labels"].values())))
-        elif task.status == "open":
-            task.priority = 1.0 - conf
-    _make_tasks(s, fresh, uncertain_share, sample_share, double_share, rng, now, result)
+        run.add(line_no, raw)
+    result = run.result
+    _make_tasks(s, run.fresh, uncertain_share, sample_share, double_share, rng, now, result)
     audit.record(s, actor, "import.scores", "import", now.isoformat(),
                  after={"conversations": result.conversations, "predictions": result.predictions,
                         "replaced": result.updated_predictions, "tasks": result.tasks, "double": result.double,

@@ -92,6 +92,64 @@ def _stamp(a: dict[str, Any]) -> str:
     return str(a.get("updated_at") or a.get("created_at") or "")
 
 
+class _Problem(Exception):
+    """A task that cannot be imported; the message says why."""
+
+
+def _conversation_of(s: Session, task: Any) -> StoredConversation | None:
+    conv_id = ((task.get("data") or {}).get("conversation_id") if isinstance(task, dict) else None)
+    return s.get(StoredConversation, conv_id) if isinstance(conv_id, str) else None
+
+
+def _newest_annotation(task: dict[str, Any]) -> dict[str, Any] | None:
+    anns = [a for a in task.get("annotations") or [] if isinstance(a, dict) and not a.get("was_cancelled")]
+    return max(anns, key=lambda a: (_stamp(a), str(a.get("id")))) if anns else None
+
+
+def _already_there(s: Session, ref: str, ann: dict[str, Any], conv_id: str, labels: dict[str, str]) -> bool:
+    """This annotation was imported before, or it is one of our own reviews exported unchanged."""
+    ours = s.get(Review, ann["id"]) if isinstance(ann.get("id"), int) else None
+    return s.scalar(select(Review.id).where(Review.source_ref == ref)) is not None or (
+        ours is not None and ours.conversation_id == conv_id
+        and all(ours.labels.get(k) == v for k, v in labels.items()))
+
+
+def _import_task(s: Session, task: Any, *, fallback: User, now: datetime) -> str:
+    """One task's newest annotation as a review: ``imported``, ``unchanged`` or ``skipped``;
+    raises ``_Problem`` when it cannot be used."""
+    conv = _conversation_of(s, task)
+    if conv is None:
+        raise _Problem("no conversation_id in data, or not in the store")
+    ann = _newest_annotation(task)
+    if ann is None:
+        return "skipped"
+    try:
+        labels = check_labels(_labels_of(ann.get("result")), partial=True)
+    except Invalid as exc:
+        raise _Problem(exc.message) from None
+    if not labels:
+        return "skipped"
+    ref = f"label-studio:{task.get('id')}:{ann.get('id')}:{_stamp(ann)}"
+    if _already_there(s, ref, ann, conv.id, labels):
+        return "unchanged"
+    existing = task_of(s, conv.id)
+    decided = existing.final_labels if existing else None
+    pred = latest_prediction(s, conv.id)
+    try:
+        merged = check_labels({**(pred.labels if pred else {}), **(decided or {}), **labels})
+    except Invalid as exc:
+        raise _Problem(f"{exc.message} (no prediction to complete a partial annotation)") from None
+    if merged == decided:  # e.g. our own annotation, re-numbered by Label Studio
+        return "unchanged"
+    task_row = ensure_task(s, conv.id, "import", now)
+    user = _annotator(s, ann.get("completed_by")) or fallback
+    lead_time = ann.get("lead_time") if isinstance(ann.get("lead_time"), (int, float)) else None
+    write_final(s, task=task_row, user=principal(user), labels=merged, kind="label_studio",
+                comment=f"Label Studio task {task.get('id')}, annotation {ann.get('id')}",
+                expected_version=task_row.version, lead_time=lead_time, source_ref=ref, now=now)
+    return "imported"
+
+
 def import_annotations(s: Session, data: Any, *, reviewer: str, actor: str,
                        now: datetime | None = None) -> dict[str, Any]:
     """Label Studio's JSON export → reviews (the newest annotation of each task).
@@ -110,52 +168,11 @@ def import_annotations(s: Session, data: Any, *, reviewer: str, actor: str,
                       "`kefuqa review users add NAME --role reviewer`)")
     stats: dict[str, Any] = {"imported": 0, "unchanged": 0, "skipped": 0, "problems": []}
     for i, task in enumerate(data, 1):
-        where = f"task {i}" + (f" (id {task.get('id')})" if isinstance(task, dict) and "id" in task else "")
-        conv_id = ((task.get("data") or {}).get("conversation_id") if isinstance(task, dict) else None)
-        conv = s.get(StoredConversation, conv_id) if isinstance(conv_id, str) else None
-        if conv is None:
-            stats["problems"].append(f"{where}: no conversation_id in data, or not in the store")
-            continue
-        anns = [a for a in task.get("annotations") or [] if isinstance(a, dict) and not a.get("was_cancelled")]
-        if not anns:
-            stats["skipped"] += 1
-            continue
-        ann = max(anns, key=lambda a: (_stamp(a), str(a.get("id"))))
-        labels = _labels_of(ann.get("result"))
         try:
-            labels = check_labels(labels, partial=True)
-        except Invalid as exc:
-            stats["problems"].append(f"{where}: {exc.message}")
-            continue
-        if not labels:
-            stats["skipped"] += 1
-            continue
-        ref = f"label-studio:{task.get('id')}:{ann.get('id')}:{_stamp(ann)}"
-        ours = s.get(Review, ann["id"]) if isinstance(ann.get("id"), int) else None
-        if s.scalar(select(Review.id).where(Review.source_ref == ref)) is not None or (
-                ours is not None and ours.conversation_id == conv.id
-                and all(ours.labels.get(k) == v for k, v in labels.items())):
-            stats["unchanged"] += 1
-            continue
-        existing = task_of(s, conv.id)
-        decided = existing.final_labels if existing else None
-        pred = latest_prediction(s, conv.id)
-        merged = {**(pred.labels if pred else {}), **(decided or {}), **labels}
-        try:
-            merged = check_labels(merged)
-        except Invalid as exc:
-            stats["problems"].append(f"{where}: {exc.message} (no prediction to complete a partial annotation)")
-            continue
-        if merged == decided:  # e.g. our own annotation, re-numbered by Label Studio
-            stats["unchanged"] += 1
-            continue
-        task_row = ensure_task(s, conv.id, "import", now)
-        user = _annotator(s, ann.get("completed_by")) or fallback
-        lead_time = ann.get("lead_time") if isinstance(ann.get("lead_time"), (int, float)) else None
-        write_final(s, task=task_row, user=principal(user), labels=merged, kind="label_studio",
-                    comment=f"Label Studio task {task.get('id')}, annotation {ann.get('id')}",
-                    expected_version=task_row.version, lead_time=lead_time, source_ref=ref, now=now)
-        stats["imported"] += 1
+            stats[_import_task(s, task, fallback=fallback, now=now)] += 1
+        except _Problem as exc:
+            where = f"task {i}" + (f" (id {task.get('id')})" if isinstance(task, dict) and "id" in task else "")
+            stats["problems"].append(f"{where}: {exc}")
     audit.record(s, actor, "import.label_studio", "import", now.isoformat(),
                  after={k: (len(v) if isinstance(v, list) else v) for k, v in stats.items()}, at=now)
     return stats

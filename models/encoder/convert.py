@@ -121,6 +121,45 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _write_config(out: Path, c: C.Container, vocab_size: int) -> None:
+    """``config.json``: a transformers BertModel with absolute positions."""
+    config = {
+        "architectures": ["BertModel"],
+        "model_type": "bert",
+        "position_embedding_type": "absolute",
+        "dtype": "float32",
+        "use_cache": False,
+        **bert_config(c, vocab_size),
+    }
+    (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _write_provenance(
+    out: Path, c: C.Container, keep: np.ndarray | None, *, n_pieces: int, vocab_size: int
+) -> None:
+    """``conversion.json`` (source, its sha256, what was kept) and, when pruned, ``kept_ids.json``."""
+    info = {
+        "source": c.path.name,
+        "source_sha256": _sha256(c.path),
+        "format_version": c.version,
+        "n_pieces_source": c.n_pieces,
+        "embedding_rows_source": c.config.vocab,
+        "pruned": keep is not None,
+        "n_pieces": n_pieces,
+        "embedding_rows": vocab_size,
+        "pooling": "mean over attention mask, L2-normalised",
+        "prefixes": {"query": "query: ", "passage": "passage: "},
+    }
+    if keep is None:
+        (out / "kept_ids.json").unlink(missing_ok=True)  # stale list from a pruned build
+    else:
+        info["kept_ids_file"] = "kept_ids.json"
+        from .prune import save_kept_ids
+
+        save_kept_ids(keep, out / "kept_ids.json", n_pieces=c.n_pieces)
+    (out / "conversion.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+
+
 def convert(
     out_dir: str | Path,
     keep_pieces: set[int] | None = None,
@@ -150,37 +189,10 @@ def convert(
     save_file(sd, str(out / "model.safetensors"), metadata={"format": "pt"})
     (out / "model.safetensors").chmod(0o644)
 
-    config = {
-        "architectures": ["BertModel"],
-        "model_type": "bert",
-        "position_embedding_type": "absolute",
-        "dtype": "float32",
-        "use_cache": False,
-        **bert_config(c, vocab_size),
-    }
-    (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    _write_config(out, c, vocab_size)
 
     tok = build_tokenizer(pieces, scores, c.norm)
     save_tokenizer(tok, out, model_max_length=c.config.max_positions)
 
-    info = {
-        "source": c.path.name,
-        "source_sha256": _sha256(c.path),
-        "format_version": c.version,
-        "n_pieces_source": c.n_pieces,
-        "embedding_rows_source": c.config.vocab,
-        "pruned": keep is not None,
-        "n_pieces": len(pieces),
-        "embedding_rows": vocab_size,
-        "pooling": "mean over attention mask, L2-normalised",
-        "prefixes": {"query": "query: ", "passage": "passage: "},
-    }
-    if keep is None:
-        (out / "kept_ids.json").unlink(missing_ok=True)  # stale list from a pruned build
-    else:
-        info["kept_ids_file"] = "kept_ids.json"
-        from .prune import save_kept_ids
-
-        save_kept_ids(keep, out / "kept_ids.json", n_pieces=c.n_pieces)
-    (out / "conversion.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    _write_provenance(out, c, keep, n_pieces=len(pieces), vocab_size=vocab_size)
     return out

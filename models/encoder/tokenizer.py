@@ -51,8 +51,9 @@ def _charsmap_of(key: tuple[tuple[int, tuple[int, ...]], ...]) -> bytes:
     return _build_charsmap(dict(key))
 
 
-def _build_charsmap(norm: Mapping[int, Sequence[int]]) -> bytes:
-    # replacement strings, deduplicated, in order of first use by code point
+def _replacements(norm: Mapping[int, Sequence[int]]) -> tuple[bytes, list[tuple[bytes, int]]]:
+    """The blob of NUL-terminated replacement strings, deduplicated in order of first use
+    by code point, and each key (a code point's UTF-8) with its string's offset."""
     blob = bytearray()
     where: dict[str, int] = {}
     keys: list[tuple[bytes, int]] = []
@@ -62,64 +63,83 @@ def _build_charsmap(norm: Mapping[int, Sequence[int]]) -> bytes:
             where[out] = len(blob)
             blob += out.encode("utf-8") + b"\0"
         keys.append((chr(cp).encode("utf-8"), where[out]))
+    return bytes(blob), keys
 
-    # trie of the UTF-8 keys: node = dict label -> child, leaf value under label 0
+
+def _key_trie(keys: Iterable[tuple[bytes, int]]) -> dict:
+    """Trie of the UTF-8 keys: node = dict label -> child, leaf value under label 0."""
     root: dict = {}
     for key, value in keys:
         node = root
         for byte in key:
             node = node.setdefault(byte, {})
         node[0] = value  # leaf marker (label 0 is never a key byte)
+    return root
 
-    units: list[int] = [0]
-    used: set[int] = {0}
-    used_bases: set[int] = set()
 
-    def ensure(n: int) -> None:
-        if n >= len(units):
-            units.extend([0] * (n + 1 - len(units)))
+class _DoubleArray:
+    """A darts-clone double array, its nodes placed breadth-first, each node's children
+    at the lowest base that collides with no used cell and no used base."""
 
-    first_free = [1]
+    def __init__(self) -> None:
+        self.units: list[int] = [0]
+        self.used: set[int] = {0}
+        self.used_bases: set[int] = set()
+        self.first_free = 1
 
-    def find_base(labels: list[int]) -> int:
+    def _ensure(self, n: int) -> None:
+        if n >= len(self.units):
+            self.units.extend([0] * (n + 1 - len(self.units)))
+
+    def _find_base(self, labels: list[int]) -> int:
         # try to put the first child on each free cell in turn (lowest first)
-        while first_free[0] in used:
-            first_free[0] += 1
-        f = first_free[0]
+        while self.first_free in self.used:
+            self.first_free += 1
+        f = self.first_free
         while True:
-            if f not in used:
+            if f not in self.used:
                 b = f ^ labels[0]
-                if b and b not in used_bases and all((b ^ c) not in used and (b ^ c) != 0 for c in labels):
+                if b and b not in self.used_bases and all(
+                    (b ^ c) not in self.used and (b ^ c) != 0 for c in labels
+                ):
                     return b
             f += 1
 
-    # breadth-first placement: (position of the node's own unit, node dict)
-    queue: list[tuple[int, dict]] = [(0, root)]
-    qi = 0
-    while qi < len(queue):
-        pos, node = queue[qi]
-        qi += 1
-        labels = sorted(node)
-        base = find_base(labels)
-        used_bases.add(base)
-        for c in labels:
-            used.add(base ^ c)
-            ensure(base ^ c)
-        offset = pos ^ base
-        if pos == 0:
-            units[0] = _dart_unit_node(offset, 0, False)
-        else:
-            units[pos] = (units[pos] & 0xFF) | _dart_unit_node(offset, 0, 0 in node)
-        for c in labels:
-            child_pos = base ^ c
-            if c == 0:
-                value = node[0]
-                units[child_pos] = (1 << 31) | value
+    def place(self, root: dict) -> list[int]:
+        """The units of the trie under ``root``."""
+        units = self.units
+        # breadth-first placement: (position of the node's own unit, node dict)
+        queue: list[tuple[int, dict]] = [(0, root)]
+        qi = 0
+        while qi < len(queue):
+            pos, node = queue[qi]
+            qi += 1
+            labels = sorted(node)
+            base = self._find_base(labels)
+            self.used_bases.add(base)
+            for c in labels:
+                self.used.add(base ^ c)
+                self._ensure(base ^ c)
+            offset = pos ^ base
+            if pos == 0:
+                units[0] = _dart_unit_node(offset, 0, False)
             else:
-                units[child_pos] = c  # label now, offset/leaf filled when visited
-                queue.append((child_pos, node[c]))
+                units[pos] = (units[pos] & 0xFF) | _dart_unit_node(offset, 0, 0 in node)
+            for c in labels:
+                child_pos = base ^ c
+                if c == 0:
+                    units[child_pos] = (1 << 31) | node[0]
+                else:
+                    units[child_pos] = c  # label now, offset/leaf filled when visited
+                    queue.append((child_pos, node[c]))
+        return units
+
+
+def _build_charsmap(norm: Mapping[int, Sequence[int]]) -> bytes:
+    blob, keys = _replacements(norm)
+    units = _DoubleArray().place(_key_trie(keys))
     trie = struct.pack(f"<{len(units)}I", *units)
-    return struct.pack("<I", len(trie)) + trie + bytes(blob)
+    return struct.pack("<I", len(trie)) + trie + blob
 
 
 def normalize_text(text: str, norm: Mapping[int, Sequence[int]]) -> str:

@@ -23,6 +23,20 @@ def _ts(name: str, nullable: bool = False) -> sa.Column:
 
 
 def upgrade() -> None:
+    _create_users()
+    _create_sessions()
+    _create_teams()
+    _create_conversations()
+    _create_predictions()
+    _create_review_tasks()
+    _create_reviews()
+    _create_disputes()
+    _create_dispute_answers()
+    _create_audit_log()
+    _append_only_audit()
+
+
+def _create_users() -> None:
     op.create_table(
         "users",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -35,6 +49,9 @@ def upgrade() -> None:
         _ts("created_at"),
         sa.CheckConstraint("role IN ('reviewer', 'lead', 'admin', 'agent')", name="ck_users_role"),
     )
+
+
+def _create_sessions() -> None:
     op.create_table(
         "sessions",
         sa.Column("token_hash", sa.String(64), primary_key=True),
@@ -42,6 +59,9 @@ def upgrade() -> None:
         _ts("created_at"),
         _ts("expires_at"),
     )
+
+
+def _create_teams() -> None:
     op.create_table(
         "teams",
         sa.Column("name", sa.String(100), primary_key=True),
@@ -49,6 +69,9 @@ def upgrade() -> None:
         _ts("updated_at"),
         sa.Column("updated_by", sa.String(100)),
     )
+
+
+def _create_conversations() -> None:
     op.create_table(
         "conversations",
         sa.Column("id", sa.String(200), primary_key=True),
@@ -59,6 +82,9 @@ def upgrade() -> None:
         sa.Column("turns", sa.JSON(), nullable=False),
         _ts("imported_at"),
     )
+
+
+def _create_predictions() -> None:
     op.create_table(
         "predictions",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -73,6 +99,9 @@ def upgrade() -> None:
         _ts("created_at"),
         sa.UniqueConstraint("conversation_id", "model_name", "model_version", name="uq_prediction_model"),
     )
+
+
+def _create_review_tasks() -> None:
     op.create_table(
         "review_tasks",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -89,6 +118,9 @@ def upgrade() -> None:
         _ts("final_at", nullable=True),
         _ts("created_at"),
     )
+
+
+def _create_reviews() -> None:
     op.create_table(
         "reviews",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -105,6 +137,9 @@ def upgrade() -> None:
         sa.Column("source_ref", sa.String(200), unique=True),
         _ts("created_at"),
     )
+
+
+def _create_disputes() -> None:
     op.create_table(
         "disputes",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -123,6 +158,9 @@ def upgrade() -> None:
         _ts("closed_at", nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
     )
+
+
+def _create_dispute_answers() -> None:
     op.create_table(
         "dispute_answers",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -135,6 +173,9 @@ def upgrade() -> None:
         sa.Column("labels", sa.JSON()),
         _ts("at"),
     )
+
+
+def _create_audit_log() -> None:
     op.create_table(
         "audit_log",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -148,7 +189,6 @@ def upgrade() -> None:
     )
     op.create_index("ix_audit_log_at", "audit_log", ["at"])
     op.create_index("ix_audit_entity", "audit_log", ["entity", "entity_id"])
-    _append_only_audit()
 
 
 def _append_only_audit() -> None:
