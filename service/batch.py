@@ -1,5 +1,6 @@
-"""Batch scoring of an archive: read → validate → mask → score → write, in
-input order, with every invalid line in a rejects file.
+"""Batch scoring of an archive (``kefuqa score``): the pipeline's
+``score_stream`` (read → validate → mask → score), written in input order, with
+every invalid line in a rejects file.
 
 Scoring runs in worker processes (one engine, one inference session each);
 reading, validation and writing stay in this process so the order and the
@@ -17,20 +18,18 @@ import multiprocessing as mp
 import os
 import sys
 import time
-from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from tqdm import tqdm
 
 from kefuqa.contract import Conversation
-from kefuqa.io.readers import InputError, Reject, read_conversations
-from kefuqa.io.writers import dumps, reject_record
+from kefuqa.io.readers import InputError, read_conversations
+from kefuqa.io.writers import ScoreOutputs
 from kefuqa.models.engine import Engine
-from kefuqa.pipeline import mask_conversation
+from kefuqa.pipeline import InProcess, ScoredChunk, Submitter, score_stream
 from kefuqa.settings import Settings
 from kefuqa.text.pii import PiiMasker
 
@@ -82,17 +81,6 @@ def checkpoint_path(output: Path) -> Path:
     return output.with_name(output.name + ".checkpoint.json")
 
 
-def chunks(items: Iterator[tuple[int, Conversation | Reject]], size: int) -> Iterator[list]:
-    chunk: list = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 # ------------------------------------------------------------ worker processes
 _WORKER_ENGINE: Engine | None = None
 
@@ -107,103 +95,23 @@ def _score_in_worker(payload: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return _WORKER_ENGINE.score_batch([Conversation.model_validate(d) for d in payload])
 
 
-class _Scorer:
-    """In-process for one worker, a process pool otherwise; results in submit order."""
+class _WorkerPool:
+    """The pipeline's ``Submitter`` over worker processes: each builds its engine once;
+    at most two chunks per worker are in flight, so memory stays flat."""
 
     def __init__(self, factory: EngineFactory, workers: int) -> None:
-        self.pool = None
-        if workers > 1:
-            self.pool = mp.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(factory,))
-            self.window = 2 * workers
-        else:
-            self.engine = factory()
-            self.window = 1
+        self.pool = mp.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(factory,))
+        self.window = 2 * workers
 
     def submit(self, convs: list[Conversation]) -> Any:
-        if self.pool is None:
-            return convs  # scored in result(), where a failure is handled like a worker's
         return self.pool.apply_async(_score_in_worker, ([c.model_dump(mode="json") for c in convs],))
 
     def result(self, handle: Any) -> list[dict[str, Any]]:
-        return self.engine.score_batch(handle) if self.pool is None else handle.get()
+        return handle.get()
 
     def close(self) -> None:
-        if self.pool is not None:
-            self.pool.close()
-            self.pool.join()
-
-
-# ------------------------------------------------------------ outputs
-class _Outputs:
-    """Score records (JSONL, JSONL.gz or Parquet, or stdout) and the rejects file."""
-
-    def __init__(self, stack: ExitStack, output: Path | None, rejects: Path, resume: dict | None) -> None:
-        self.output, self.rejects = output, rejects
-        self.parquet = None
-        self.rej: IO[bytes] | None = None
-        mode = "r+b" if resume else "wb"
-        if output is None:
-            self.out: IO[bytes] = sys.stdout.buffer
-        elif output.suffix == ".parquet":
-            from kefuqa.io.parquet import ParquetRecordWriter
-
-            self.parquet = ParquetRecordWriter(output)
-            stack.callback(self.parquet.close)
-        else:
-            if output.suffix == ".gz":
-                raise InputError(f"{output}: write JSONL or Parquet (.jsonl, .parquet); compress afterwards")
-            output.parent.mkdir(parents=True, exist_ok=True)
-            self.out = stack.enter_context(output.open(mode if output.exists() else "wb"))
-            if resume:
-                self.out.truncate(resume["out_bytes"])
-                self.out.seek(resume["out_bytes"])
-        if resume and rejects.exists():
-            self.rej = stack.enter_context(rejects.open("r+b"))
-            self.rej.truncate(resume["rej_bytes"])
-            self.rej.seek(resume["rej_bytes"])
-        elif not resume and rejects.exists():
-            rejects.unlink()  # a fresh run: an old rejects file would mix two runs
-        self.stack = stack
-
-    def write_records(self, records: list[dict[str, Any]]) -> None:
-        if self.parquet is not None:
-            self.parquet.write(records)
-        else:
-            self.out.write("".join(dumps(r) + "\n" for r in records).encode())
-
-    def write_reject(self, record: dict[str, Any]) -> None:
-        if self.rej is None:  # created on the first reject only
-            self.rejects.parent.mkdir(parents=True, exist_ok=True)
-            self.rej = self.stack.enter_context(self.rejects.open("wb"))
-        self.rej.write((dumps(record) + "\n").encode())
-
-    def commit(self) -> tuple[int, int]:
-        """Flush and fsync; the byte sizes that are now complete."""
-        out_bytes = rej_bytes = 0
-        if self.parquet is None:
-            self.out.flush()
-            if self.out is not sys.stdout.buffer:
-                os.fsync(self.out.fileno())
-                out_bytes = self.out.tell()
-        if self.rej is not None:
-            self.rej.flush()
-            os.fsync(self.rej.fileno())
-            rej_bytes = self.rej.tell()
-        return out_bytes, rej_bytes
-
-
-def _one_by_one(scorer: _Scorer, lined: list[tuple[int, Conversation]],
-                masker: PiiMasker) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """A chunk's engine call failed: score its conversations one at a time; the ones
-    that still fail become reject lines with the error, the rest are scored as usual."""
-    records, failed = [], []
-    for line, conv in lined:
-        try:
-            records.extend(scorer.result(scorer.submit([conv])))
-        except Exception as exc:  # noqa: BLE001 - reported on that conversation's reject line
-            reason = masker.mask(f"could not score: {type(exc).__name__}: {exc}")[:500]
-            failed.append({"line": line, "id": conv.id, "reason": reason, "raw": None})
-    return records, failed
+        self.pool.close()
+        self.pool.join()
 
 
 def input_fingerprint(path: Path, blocks: int = 64, block: int = 65536) -> str:
@@ -229,6 +137,59 @@ def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     os.replace(tmp, path)  # atomic: a crash leaves the old or the new checkpoint, never half
 
 
+@dataclass
+class _Run:
+    """How far a run has come. With an output file it is saved as the checkpoint after
+    every chunk; ``--resume`` starts from the last one saved."""
+
+    input: str  # the input, resolved
+    fingerprint: str | None
+    checkpoint: Path | None
+    line: int = 0  # the last input line handled
+    scored: int = 0
+    rejected: int = 0
+    resumed_from_line: int = 0
+    resume_at: tuple[int, int] | None = None  # the complete byte sizes of records and rejects
+
+    def advance(self, done: ScoredChunk, out_bytes: int, rej_bytes: int) -> None:
+        self.line = done.last_line
+        self.scored += len(done.records)
+        self.rejected += len(done.rejects)
+        if self.checkpoint is not None:
+            _save_checkpoint(self.checkpoint, {"input": self.input, "fingerprint": self.fingerprint,
+                                               "line": self.line,
+                                               "out_bytes": out_bytes, "rej_bytes": rej_bytes,
+                                               "scored": self.scored, "rejected": self.rejected})
+
+    def finish(self) -> None:
+        if self.checkpoint is not None and self.checkpoint.exists():
+            self.checkpoint.unlink()  # finished: nothing to resume
+
+
+def _start_run(input_path: Path, output: Path | None, resume: bool) -> _Run:
+    """A fresh run, or with ``resume`` the interrupted one its checkpoint describes."""
+    ckpt = checkpoint_path(output) if output is not None else None
+    # A missing input has none: reading it reports "no such file" as for any run.
+    fingerprint = input_fingerprint(input_path) if ckpt is not None and input_path.is_file() else None
+    run = _Run(str(input_path.resolve()), fingerprint, ckpt)
+    if not resume:
+        return run
+    if ckpt is None or output is None or output.suffix == ".parquet":
+        raise InputError("--resume needs a JSONL output file (-o OUT.jsonl)")
+    if not ckpt.exists():
+        return run
+    state = json.loads(ckpt.read_text(encoding="utf-8"))
+    if state.get("input") != run.input:
+        raise InputError(f"{ckpt}: that run scored {state.get('input')}, not {input_path}")
+    if fingerprint is not None and state.get("fingerprint") != fingerprint:
+        raise InputError(f"{input_path} changed since the interrupted run ({ckpt}); resuming would mix "
+                         "records of two inputs: score it again without --resume")
+    run.line = run.resumed_from_line = state["line"]
+    run.scored, run.rejected = state["scored"], state["rejected"]
+    run.resume_at = (state["out_bytes"], state["rej_bytes"])
+    return run
+
+
 def score_file(
     input_path: Path,
     engine_factory: EngineFactory,
@@ -241,67 +202,27 @@ def score_file(
 ) -> BatchSummary:
     masker = PiiMasker.from_settings(settings.pii)
     rejects = rejects or default_rejects_path(input_path, output)
-    ckpt = checkpoint_path(output) if output is not None else None
-    state: dict[str, Any] | None = None
-    # A missing input has none: reading it reports "no such file" as for any run.
-    fingerprint = input_fingerprint(input_path) if ckpt is not None and input_path.is_file() else None
-    if resume:
-        if ckpt is None or output is None or output.suffix == ".parquet":
-            raise InputError("--resume needs a JSONL output file (-o OUT.jsonl)")
-        if ckpt.exists():
-            state = json.loads(ckpt.read_text(encoding="utf-8"))
-            if state.get("input") != str(input_path.resolve()):
-                raise InputError(f"{ckpt}: that run scored {state.get('input')}, not {input_path}")
-            if fingerprint is not None and state.get("fingerprint") != fingerprint:
-                raise InputError(f"{input_path} changed since the interrupted run ({ckpt}); resuming would mix "
-                                 "records of two inputs: score it again without --resume")
-    start_line = state["line"] if state else 0
-    scored = state["scored"] if state else 0
-    rejected = state["rejected"] if state else 0
+    run = _start_run(input_path, output, resume)
     show = sys.stderr.isatty() if progress is None else progress
     t0 = time.perf_counter()
-    scorer = _Scorer(engine_factory, workers)
+    pool = _WorkerPool(engine_factory, workers) if workers > 1 else None
+    # One worker scores in this process, with an engine built once, here.
+    scorer: Submitter = pool if pool is not None else InProcess(engine_factory())
     try:
-        with ExitStack() as stack:
-            out = _Outputs(stack, output, rejects, state)
-            bar = stack.enter_context(tqdm(disable=not show, unit=" conv", file=sys.stderr, initial=start_line))
-            pending: deque = deque()
-
-            def drain(block: bool) -> None:
-                nonlocal scored, rejected
-                while pending and (block or len(pending) >= scorer.window):
-                    last_line, n_in, handle, rejects_here, lined = pending.popleft()
-                    try:
-                        records = scorer.result(handle) if handle is not None else []
-                    except Exception:  # noqa: BLE001 - one failing conversation must not stop the run
-                        records, failed = _one_by_one(scorer, lined, masker)
-                        rejects_here = sorted(rejects_here + failed, key=lambda r: r["line"])
-                    out.write_records(records)
-                    for rec in rejects_here:
-                        out.write_reject(rec)
-                    scored += len(records)
-                    rejected += len(rejects_here)
-                    out_bytes, rej_bytes = out.commit()
-                    if ckpt is not None:
-                        _save_checkpoint(ckpt, {"input": str(input_path.resolve()), "fingerprint": fingerprint,
-                                                "line": last_line,
-                                                "out_bytes": out_bytes, "rej_bytes": rej_bytes,
-                                                "scored": scored, "rejected": rejected})
-                    bar.update(n_in)
-
-            for chunk in chunks(read_conversations(input_path, settings.limits), settings.batch_size):
-                chunk = [(n, item) for n, item in chunk if n > start_line]  # done before a crash
-                if not chunk:
-                    continue
-                lined = [(n, mask_conversation(i, masker)) for n, i in chunk if not isinstance(i, Reject)]
-                convs = [c for _, c in lined]
-                rejects_here = [reject_record(i, masker) for _, i in chunk if isinstance(i, Reject)]
-                pending.append((chunk[-1][0], len(chunk), scorer.submit(convs) if convs else None, rejects_here, lined))
-                drain(block=False)
-            drain(block=True)
+        with (
+            ScoreOutputs(output, rejects, run.resume_at) as out,
+            tqdm(disable=not show, unit=" conv", file=sys.stderr, initial=run.line) as bar,
+        ):
+            items = read_conversations(input_path, settings.limits)
+            for done in score_stream(items, scorer, masker, batch_size=settings.batch_size, after_line=run.line):
+                out.write_records(done.records)
+                for rec in done.rejects:
+                    out.write_reject(rec)
+                run.advance(done, *out.commit())
+                bar.update(done.items)
     finally:
-        scorer.close()
-    if ckpt is not None and ckpt.exists():
-        ckpt.unlink()  # finished: nothing to resume
-    return BatchSummary(scored, rejected, time.perf_counter() - t0, output,
-                        rejects if rejected else None, start_line)
+        if pool is not None:
+            pool.close()
+    run.finish()
+    return BatchSummary(run.scored, run.rejected, time.perf_counter() - t0, output,
+                        rejects if run.rejected else None, run.resumed_from_line)

@@ -1,26 +1,27 @@
 """The same batch scoring on Ray Data, for archives past one machine.
 
-This process reads, validates and masks (exact line numbers, duplicate ids
-and rejects, as in the local runner); Ray Data does the expensive part:
-``map_batches`` over an actor pool where each actor holds one engine (one
-ONNX session), ``preserve_order`` keeps input order, and records are written
-here as JSONL or Parquet. Bad rows never reach Ray, so one bad line cannot
-fail a block (Ray Data cannot skip a row).
+This process runs the pipeline's ``score_stream`` (read, validate, mask, with
+exact line numbers, duplicate ids and rejects, as in the local runner) in
+windows of conversations; Ray Data does the expensive part: ``map_batches``
+over an actor pool where each actor holds one engine (one ONNX session),
+``preserve_order`` keeps input order, and records are written here as JSONL or
+Parquet. Bad rows never reach Ray, so one bad line cannot fail a block (Ray
+Data cannot skip a row).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from kefuqa.contract import Conversation
-from kefuqa.io.readers import InputError, Reject, read_conversations
-from kefuqa.io.writers import reject_record
-from kefuqa.pipeline import mask_conversation
-from kefuqa.service.batch import BatchSummary, EngineSpec, _Outputs, chunks, default_rejects_path
+from kefuqa.io.readers import InputError, read_conversations
+from kefuqa.io.writers import ScoreOutputs
+from kefuqa.pipeline import score_stream
+from kefuqa.service.batch import BatchSummary, EngineSpec, default_rejects_path
 from kefuqa.settings import Settings
 from kefuqa.text.pii import PiiMasker
 
@@ -32,11 +33,32 @@ class RayScorer:
         self.engine = spec()
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        import json
-
         convs = [Conversation.model_validate_json(s) for s in batch["conversation"]]
         records = self.engine.score_batch(convs)
         return {"record": [json.dumps(r, ensure_ascii=False) for r in records]}
+
+
+class _RayWindows:
+    """The pipeline's ``Submitter`` on Ray Data: one window of conversations is one
+    Ray Data pipeline, scored by an actor pool of ``workers`` actors, in order."""
+
+    window = 1
+
+    def __init__(self, spec: EngineSpec, batch_size: int, workers: int) -> None:
+        self.spec, self.batch_size, self.workers = spec, batch_size, workers
+
+    def submit(self, conversations: list[Conversation]) -> Any:
+        import ray.data
+
+        # Enough blocks for every actor to get work.
+        blocks = max(1, min(-(-len(conversations) // self.batch_size), 4 * self.workers))
+        ds = ray.data.from_items([{"conversation": c.model_dump_json()} for c in conversations],
+                                 override_num_blocks=blocks)
+        return ds.map_batches(RayScorer, fn_constructor_kwargs={"spec": self.spec}, batch_size=self.batch_size,
+                              compute=ray.data.ActorPoolStrategy(size=min(self.workers, blocks)), num_cpus=1)
+
+    def result(self, handle: Any) -> list[dict[str, Any]]:
+        return [json.loads(r) for batch in _iter_records(handle) for r in batch]
 
 
 def score_file_ray(
@@ -54,7 +76,6 @@ def score_file_ray(
         import ray.data
     except ImportError as exc:
         raise InputError("Ray is not installed: pip install 'ray[data]'") from exc
-    import json
 
     masker = PiiMasker.from_settings(settings.pii)
     rejects = rejects or default_rejects_path(input_path, output)
@@ -68,26 +89,16 @@ def score_file_ray(
     ctx.enable_progress_bars = False
     scored = rejected = 0
     try:
-        with ExitStack() as stack:
-            out = _Outputs(stack, output, rejects, None)
-            # Windows bound the memory this process holds; each is one Ray Data pipeline.
-            for window_items in chunks(read_conversations(input_path, settings.limits), window):
-                convs = [mask_conversation(i, masker) for _, i in window_items if not isinstance(i, Reject)]
-                for _, item in window_items:
-                    if isinstance(item, Reject):
-                        out.write_reject(reject_record(item, masker))
-                        rejected += 1
-                if convs:
-                    # Enough blocks for every actor to get work.
-                    blocks = max(1, min(-(-len(convs) // settings.batch_size), 4 * workers))
-                    ds: ray.data.Dataset = ray.data.from_items(
-                        [{"conversation": c.model_dump_json()} for c in convs], override_num_blocks=blocks)
-                    ds = ds.map_batches(RayScorer, fn_constructor_kwargs={"spec": spec},
-                                        batch_size=settings.batch_size,
-                                        compute=ray.data.ActorPoolStrategy(size=min(workers, blocks)), num_cpus=1)
-                    for batch in _iter_records(ds):
-                        out.write_records([json.loads(r) for r in batch])
-                        scored += len(batch)
+        with ScoreOutputs(output, rejects) as out:
+            # Windows bound the memory this process holds; an engine error fails the run.
+            items = read_conversations(input_path, settings.limits)
+            scorer = _RayWindows(spec, settings.batch_size, workers)
+            for done in score_stream(items, scorer, masker, batch_size=window, isolate_failures=False):
+                for rec in done.rejects:
+                    out.write_reject(rec)
+                out.write_records(done.records)
+                scored += len(done.records)
+                rejected += len(done.rejects)
                 out.commit()
     finally:
         if started_here:

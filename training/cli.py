@@ -7,11 +7,12 @@ import json
 import sys
 from pathlib import Path
 
-from kefuqa.io.readers import InputError, Reject, read_conversations
+from kefuqa.contract import Conversation, ModelInfo, ScoreRecord
+from kefuqa.io.readers import InputError, Item, Reject, read_conversations
 from kefuqa.models.engine import EngineError, create_engine
 from kefuqa.models.rules.schema import RulesFileError
-from kefuqa.pipeline import mask_conversation
-from kefuqa.settings import load_settings
+from kefuqa.pipeline import score_stream
+from kefuqa.settings import Limits, Settings, load_settings
 from kefuqa.text.pii import PiiMasker
 from kefuqa.training.evaluation import (
     channels_as_data,
@@ -26,70 +27,91 @@ from kefuqa.training.evaluation import (
 
 def _eval(args: argparse.Namespace) -> int:
     settings = load_settings()
-    masker = PiiMasker.from_settings(settings.pii)
-    convs, skipped = [], 0
-    keep_ids: set[str] | None = None
-    if args.split == "test":
-        from kefuqa.training.dataset import hand_files, load_split_ids
-
-        keep_ids = set(load_split_ids())
-        args.data = args.data or hand_files()
-    elif args.split == "outside":
-        from kefuqa.training.dataset import outside_files
-
-        args.data = args.data or outside_files()
+    keep_ids = _resolve_split(args)
     if not args.data:
         print("kefuqa eval: give labelled data files, or --split test", file=sys.stderr)
         return 2
     try:
         engine = create_engine(args.engine or settings.engine, rules_file=args.rules or settings.rules_file,
                                home=settings.home)
-        for path in args.data:
-            for _, item in read_conversations(path, settings.limits):
-                if isinstance(item, Reject) or item.labels is None:
-                    skipped += 1
-                    continue
-                if keep_ids is not None and item.id not in keep_ids:
-                    continue
-                convs.append(mask_conversation(item, masker))
+        items, skipped = _labelled_items(args.data, settings.limits, keep_ids)
     except (InputError, EngineError, RulesFileError) as exc:
         print(f"kefuqa eval: {exc}", file=sys.stderr)
         return 2
-    if not convs:
+    if not items:
         print("kefuqa eval: no labelled conversations in the input (each needs 'labels')", file=sys.stderr)
         return 2
-    records = []
-    for i in range(0, len(convs), settings.batch_size):
-        records.extend(engine.score_batch(convs[i : i + settings.batch_size]))
-    pred = [r["labels"] for r in records]
+    convs: list[Conversation] = []
+    records: list[ScoreRecord] = []
+    masker = PiiMasker.from_settings(settings.pii)
+    # A conversation the engine fails on stops the evaluation: scores over fewer would mislead.
+    for done in score_stream(items, engine, masker, batch_size=settings.batch_size, isolate_failures=False):
+        convs.extend(done.conversations)
+        records.extend(done.records)
+    _report(args, engine.info, convs, records, skipped)
+    return 0
+
+
+def _resolve_split(args: argparse.Namespace) -> set[str] | None:
+    """``--split``: the data files it names when none are given, and for ``test`` the ids it keeps."""
+    if args.split == "test":
+        from kefuqa.training.dataset import hand_files, load_split_ids
+
+        keep_ids = set(load_split_ids())
+        args.data = args.data or hand_files()
+        return keep_ids
+    if args.split == "outside":
+        from kefuqa.training.dataset import outside_files
+
+        args.data = args.data or outside_files()
+    return None
+
+
+def _labelled_items(paths: list[Path], limits: Limits, keep_ids: set[str] | None) -> tuple[list[Item], int]:
+    """The labelled conversations of every file (in ``keep_ids`` when given), and how many
+    inputs were skipped as invalid or unlabelled."""
+    items: list[Item] = []
+    skipped = 0
+    for path in paths:
+        for line, item in read_conversations(path, limits):
+            if isinstance(item, Reject) or item.labels is None:
+                skipped += 1
+                continue
+            if keep_ids is not None and item.id not in keep_ids:
+                continue
+            items.append((line, item))
+    return items, skipped
+
+
+def _report(args: argparse.Namespace, info: ModelInfo, convs: list[Conversation], records: list[ScoreRecord],
+            skipped: int) -> None:
+    pred = [r.labels.model_dump() for r in records]
     reports = evaluate_predictions(gold_labels(convs), pred)
     by_channel = reports_by_channel(convs, pred)
     channels = channels_as_data(by_channel)
     model_evidence = [_model_evidence(r) for r in records]
     evidence = evidence_hits(convs, model_evidence) if any(model_evidence) else {}
     if args.json:
-        print(json.dumps({"engine": engine.info.model_dump(), "n": len(convs), "skipped": skipped,
+        print(json.dumps({"engine": info.model_dump(), "n": len(convs), "skipped": skipped,
                           "labels": {k: v.as_dict() for k, v in reports.items()},
                           "channels": channels, "evidence_on_rationale": evidence}, ensure_ascii=False, indent=2))
-    else:
-        print(f"engine {engine.info.name} {engine.info.version}: {len(convs)} labelled conversations"
-              + (f", {skipped} skipped (invalid or unlabelled)" if skipped else ""))
-        print(format_report(reports))
-        print(format_channels(channels))
-        if args.by_channel:
-            for channel, reps in by_channel.items():
-                print(f"\n[{channel}]")
-                print(format_report(reps))
-        if evidence:
-            print("model evidence on a deciding turn (rationale): "
-                  + "  ".join(f"{k} {v['hit_rate']:.1%} (n={v['n']})" for k, v in evidence.items() if v["n"]))
-    return 0
+        return
+    print(f"engine {info.name} {info.version}: {len(convs)} labelled conversations"
+          + (f", {skipped} skipped (invalid or unlabelled)" if skipped else ""))
+    print(format_report(reports))
+    print(format_channels(channels))
+    if args.by_channel:
+        for channel, reps in by_channel.items():
+            print(f"\n[{channel}]")
+            print(format_report(reps))
+    if evidence:
+        print("model evidence on a deciding turn (rationale): "
+              + "  ".join(f"{k} {v['hit_rate']:.1%} (n={v['n']})" for k, v in evidence.items() if v["n"]))
 
 
-def _model_evidence(record: dict) -> dict[str, int]:
+def _model_evidence(record: ScoreRecord) -> dict[str, int]:
     """label → the turn of its ``model.<label>`` evidence (absent for the rules engine)."""
-    return {e["rule"].removeprefix("model."): e["turn"] for e in record.get("evidence", [])
-            if str(e.get("rule", "")).startswith("model.")}
+    return {e.rule.removeprefix("model."): e.turn for e in record.evidence if e.rule.startswith("model.")}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -124,22 +146,9 @@ def _train(args: argparse.Namespace) -> int:
     if missing:
         print(f"kefuqa train: no such file: {', '.join(missing)}", file=sys.stderr)
         return 2
-    extra = []
-    if args.from_reviews:
-        from datetime import datetime
-
-        from kefuqa.labeling.export import StoreError, reviewed_training_conversations
-
-        registry = Registry(settings.home / "registry")
-        current = registry.current()
-        # Corrections made since the current model was created are what it has not learnt from.
-        since = datetime.fromisoformat(registry.metadata(current)["created"]) if current else None
-        try:
-            extra = reviewed_training_conversations(args.reviews_db or settings.review_db_url, since=since)
-        except StoreError as exc:
-            print(f"kefuqa train: {exc}", file=sys.stderr)
-            return 2
-        print(f"{len(extra)} reviewed conversations since {since or 'the start'} added to training")
+    extra = _reviewed_conversations(args, settings) if args.from_reviews else []
+    if extra is None:
+        return 2
     with tempfile.TemporaryDirectory() as tmp:
         encoder_dir = args.encoder
         if encoder_dir is None:
@@ -157,20 +166,7 @@ def _train(args: argparse.Namespace) -> int:
             print(f"kefuqa train: {exc}", file=sys.stderr)
             return 2
     m = meta["training"]["metrics"]
-    print(f"model {meta['version']} → {args.out}")
-    if "outside" in m:
-        o = m["outside"]
-        print(f"outside writers ({o['n_test']} conversations, never trained on), int8 macro-F1: "
-              + "  ".join(f"{k} {v:.3f}" for k, v in o["macro_f1"].items()))
-        for channel, rep in o["channels"].items():
-            print(f"  {channel:<6} ({rep['n']}): " + "  ".join(f"{k} {v:.3f}" for k, v in rep["macro_f1"].items()))
-        print("  ECE: " + "  ".join(f"{k} {v:.3f}" for k, v in o["ece"].items())
-              + "   int8 vs fp32 agreement: " + "  ".join(f"{k} {v:.1%}" for k, v in o["int8_fp32_agreement"].items()))
-    print("test split macro-F1, int8 (ships): " + "  ".join(f"{k} {v:.3f}" for k, v in m["macro_f1"].items()))
-    print("test split macro-F1, PyTorch fp32: " + "  ".join(f"{k} {v:.3f}" for k, v in m["fp32"]["macro_f1"].items()))
-    agreement = m["int8_fp32_agreement"]
-    print("int8 vs fp32 label agreement:      " + "  ".join(f"{k} {v:.1%}" for k, v in agreement.items()))
-    print("ECE (calibrated): " + "  ".join(f"{k} {v:.3f}" for k, v in m["ece"].items()))
+    _print_training(meta, args.out)
     if not args.no_mlflow:
         run = log_run(settings.home, meta["training"]["config"],
                       {f"f1_{k}": v for k, v in m["macro_f1"].items()} | {f"ece_{k}": v for k, v in m["ece"].items()},
@@ -188,6 +184,45 @@ def _train(args: argparse.Namespace) -> int:
             print(f"kefuqa train: {exc}", file=sys.stderr)
             return 2
     return _gate(registry, meta["version"], promote=args.promote)
+
+
+def _reviewed_conversations(args: argparse.Namespace, settings: Settings) -> list | None:
+    """``--from-reviews``: reviewers' corrections made since the current model was created
+    (what it has not learnt from); None when the review store cannot be read."""
+    from datetime import datetime
+
+    from kefuqa.labeling.export import StoreError, reviewed_training_conversations
+    from kefuqa.models.registry import Registry
+
+    registry = Registry(settings.home / "registry")
+    current = registry.current()
+    since = datetime.fromisoformat(registry.metadata(current)["created"]) if current else None
+    try:
+        extra = reviewed_training_conversations(args.reviews_db or settings.review_db_url, since=since)
+    except StoreError as exc:
+        print(f"kefuqa train: {exc}", file=sys.stderr)
+        return None
+    print(f"{len(extra)} reviewed conversations since {since or 'the start'} added to training")
+    return extra
+
+
+def _print_training(meta: dict, out: Path) -> None:
+    """The trained model's quality: outside writers, test split, int8 vs fp32, calibration."""
+    m = meta["training"]["metrics"]
+    print(f"model {meta['version']} → {out}")
+    if "outside" in m:
+        o = m["outside"]
+        print(f"outside writers ({o['n_test']} conversations, never trained on), int8 macro-F1: "
+              + "  ".join(f"{k} {v:.3f}" for k, v in o["macro_f1"].items()))
+        for channel, rep in o["channels"].items():
+            print(f"  {channel:<6} ({rep['n']}): " + "  ".join(f"{k} {v:.3f}" for k, v in rep["macro_f1"].items()))
+        print("  ECE: " + "  ".join(f"{k} {v:.3f}" for k, v in o["ece"].items())
+              + "   int8 vs fp32 agreement: " + "  ".join(f"{k} {v:.1%}" for k, v in o["int8_fp32_agreement"].items()))
+    print("test split macro-F1, int8 (ships): " + "  ".join(f"{k} {v:.3f}" for k, v in m["macro_f1"].items()))
+    print("test split macro-F1, PyTorch fp32: " + "  ".join(f"{k} {v:.3f}" for k, v in m["fp32"]["macro_f1"].items()))
+    agreement = m["int8_fp32_agreement"]
+    print("int8 vs fp32 label agreement:      " + "  ".join(f"{k} {v:.1%}" for k, v in agreement.items()))
+    print("ECE (calibrated): " + "  ".join(f"{k} {v:.3f}" for k, v in m["ece"].items()))
 
 
 def _encoder_id(encoder_dir: Path) -> str:

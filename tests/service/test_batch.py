@@ -17,8 +17,16 @@ import pytest
 from kefuqa.service.batch import EngineSpec, checkpoint_path, score_file
 from kefuqa.settings import Settings
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from synth import make_archive  # noqa: E402
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "conversations.jsonl"
+
+
+def make_archive(path: Path, n: int) -> Path:
+    """``n`` conversations: the bundled examples over and over, each with its own id."""
+    rows = [json.loads(line) for line in EXAMPLES.read_text(encoding="utf-8").splitlines() if line.strip()]
+    with path.open("w", encoding="utf-8") as fh:
+        for i in range(n):
+            fh.write(json.dumps({**rows[i % len(rows)], "id": f"b-{i:07d}"}, ensure_ascii=False) + "\n")
+    return path
 
 KEFUQA = str(Path(sys.executable).parent / "kefuqa")
 
