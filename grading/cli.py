@@ -179,6 +179,13 @@ def _print_impact(ev: EventImpact) -> None:
         print(f"  {line}")
 
 
+def _fail(command: str, exc: Exception, where: str = "") -> int:
+    """What the user can fix: one line on stderr, exit 2, no traceback."""
+    message = f"cannot write {exc.filename}: {exc.strerror}" if isinstance(exc, OSError) else f"{where}{exc}"
+    print(f"kefuqa {command}: {message}", file=sys.stderr)
+    return 2
+
+
 def _grade(args: argparse.Namespace) -> int:
     try:
         data, rubric = _load(args)
@@ -186,12 +193,8 @@ def _grade(args: argparse.Namespace) -> int:
         paths = write_grade_outputs(
             report, rubric, args.out, rubric_origin=str(args.rubric or "default_rubric.yaml")
         )
-    except InputError as exc:
-        print(f"kefuqa grade: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"kefuqa grade: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
-        return 2
+    except (InputError, OSError) as exc:
+        return _fail("grade", exc)
     _print_grades(report)
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
     return 0
@@ -214,12 +217,8 @@ def _impact(args: argparse.Namespace) -> int:
         paths = write_impact_outputs(
             impacts, rubric, args.out, rubric_origin=str(args.rubric or "default_rubric.yaml")
         )
-    except InputError as exc:
-        print(f"kefuqa impact: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"kefuqa impact: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
-        return 2
+    except (InputError, OSError) as exc:
+        return _fail("impact", exc)
     for ev in impacts:
         _print_impact(ev)
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
@@ -244,15 +243,10 @@ def _topics(args: argparse.Namespace) -> int:
             )
         report = find_topics(docs, read, kind=args.period, tz=tz, teams=teams, k=args.topics)
         paths = write_topic_outputs(report, args.out)
-    except (InputError, ReadError) as exc:
-        print(f"kefuqa topics: {exc}", file=sys.stderr)
-        return 2
+    except (InputError, ReadError, OSError) as exc:
+        return _fail("topics", exc)
     except TopicsError as exc:
-        print(f"kefuqa topics: {args.conversations}: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"kefuqa topics: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
-        return 2
+        return _fail("topics", exc, where=f"{args.conversations}: ")
     print("\n".join(topic_summary(report)))
     print(f"已写入 {', '.join(str(p) for p in paths.values())}")
     return 0
