@@ -69,19 +69,13 @@ def score_records(s: Session, where: ColumnElement[bool] | None = None) -> list[
     return out
 
 
-def reviewed_training_conversations(db_url: str | None, since: datetime | None = None) -> list[Conversation]:
+def reviewed_training_conversations(url: str, since: datetime | None = None) -> list[Conversation]:
     """Conversations with gold labels from reviews (the final label of each), for retraining.
 
-    ``db_url`` None means the default store (``KEFUQA_REVIEW_DB_URL`` or
-    ``<KEFUQA_HOME>/reviews.db``). ``since`` keeps only labels decided at or
-    after that time (e.g. when the current model was trained).
+    ``url`` is the review store's (``config.db_url`` resolves the default). ``since`` keeps
+    only labels decided at or after that time (e.g. when the current model was trained).
     Raises ``StoreError`` (a ``RuntimeError``) with a readable message.
     """
-    from kefuqa.settings import Settings
-
-    from .config import db_url as resolve
-
-    url = resolve(Settings(), db_url)
     parsed = make_url(normalise_url(url))
     if parsed.get_backend_name() == "sqlite" and parsed.database and not Path(parsed.database).expanduser().exists():
         raise StoreError(f"no review store at {parsed.database}: import scores with `kefuqa review import` "

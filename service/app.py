@@ -54,7 +54,8 @@ def create_app(settings: Settings, engine_factory: Callable[[], Engine] | None =
     app.state.thresholds = AlertThresholds(sentiment_drop=svc.alert_sentiment_drop, wait_s=svc.alert_wait_s)
     app.state.metrics = ServiceMetrics()
     app.state.engine_factory = engine_factory or partial(
-        create_engine, settings.engine, rules_file=settings.rules_file, home=settings.home, threads=svc.threads)
+        create_engine, settings.engine, rules_file=settings.rules_file, home=settings.home, threads=svc.threads,
+        micro_batch=settings.encoder_micro_batch)
     app.state.model = Model()
     if svc.cors_origins.strip():
         app.add_middleware(CORSMiddleware, allow_origins=[o.strip() for o in svc.cors_origins.split(",")],

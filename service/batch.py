@@ -44,11 +44,13 @@ class EngineSpec:
     rules_file: Path | None = None
     home: Path | None = None
     threads: int | None = None
+    micro_batch: int | None = None
 
     def __call__(self) -> Engine:
         from kefuqa.models.engine import create_engine
 
-        return create_engine(self.name, rules_file=self.rules_file, home=self.home, threads=self.threads)
+        return create_engine(self.name, rules_file=self.rules_file, home=self.home, threads=self.threads,
+                             micro_batch=self.micro_batch)
 
 
 @dataclass(frozen=True)

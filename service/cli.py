@@ -27,7 +27,8 @@ def _score(args: argparse.Namespace) -> int:
         name = settings.engine if settings.engine != "ray" else "auto"
     cores = os.cpu_count() or 1
     workers = args.workers or cores
-    spec = EngineSpec(name, args.rules or settings.rules_file, settings.home, threads=max(cores // workers, 1))
+    spec = EngineSpec(name, args.rules or settings.rules_file, settings.home, threads=max(cores // workers, 1),
+                      micro_batch=settings.encoder_micro_batch)
     try:
         engine = spec()  # fail fast on a bad engine or rules file, before any process starts
         info = engine.info

@@ -33,7 +33,7 @@ def _eval(args: argparse.Namespace) -> int:
         return 2
     try:
         engine = create_engine(args.engine or settings.engine, rules_file=args.rules or settings.rules_file,
-                               home=settings.home)
+                               home=settings.home, micro_batch=settings.encoder_micro_batch)
         items, skipped = _labelled_items(args.data, settings.limits, keep_ids)
     except (InputError, EngineError, RulesFileError) as exc:
         print(f"kefuqa eval: {exc}", file=sys.stderr)
@@ -191,6 +191,7 @@ def _reviewed_conversations(args: argparse.Namespace, settings: Settings) -> lis
     (what it has not learnt from); None when the review store cannot be read."""
     from datetime import datetime
 
+    from kefuqa.labeling.config import db_url
     from kefuqa.labeling.export import StoreError, reviewed_training_conversations
     from kefuqa.models.registry import Registry
 
@@ -198,7 +199,7 @@ def _reviewed_conversations(args: argparse.Namespace, settings: Settings) -> lis
     current = registry.current()
     since = datetime.fromisoformat(registry.metadata(current)["created"]) if current else None
     try:
-        extra = reviewed_training_conversations(args.reviews_db or settings.review_db_url, since=since)
+        extra = reviewed_training_conversations(db_url(settings, args.reviews_db), since=since)
     except StoreError as exc:
         print(f"kefuqa train: {exc}", file=sys.stderr)
         return None

