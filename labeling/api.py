@@ -18,7 +18,8 @@ from kefuqa.settings import Settings
 
 from .config import ReviewConfig
 from .deps import review_state
-from .routes import disputes, interop, items, leads, page, session, users
+from .routes import disputes, evidence, interop, items, leads, page, session, speakers, users
+from .routes.appeals import router as appeals_router
 
 
 @asynccontextmanager
@@ -31,8 +32,11 @@ router = APIRouter(lifespan=_close_store)
 # The page, then the JSON API in the order the OpenAPI document lists it.
 router.include_router(page.router)
 router.include_router(session.router)
+router.include_router(evidence.router)  # before items: see routes/evidence.py
+router.include_router(speakers.router)  # before items: see routes/speakers.py
 router.include_router(items.router)
 router.include_router(disputes.router)
+router.include_router(appeals_router)
 router.include_router(leads.router)
 router.include_router(users.router)
 router.include_router(interop.router)

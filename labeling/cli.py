@@ -10,67 +10,18 @@ import getpass
 import json
 import os
 import sys
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from kefuqa.http_limits import proxy_options
-from kefuqa.io.readers import InputError, Reject, describe_validation_error, read_conversations
-from kefuqa.settings import Settings, load_settings
+from kefuqa.io.readers import Reject, read_conversations
+from kefuqa.settings import Settings
 from kefuqa.text.pii import PiiMasker
 
+from .cli_common import CliError, actor, handled, prints_help, store_engine
+from .cli_reports import add_appeals, add_rules_stats, disputes
+
 PASSWORD_ENV = "KEFUQA_REVIEW_PASSWORD"
-
-
-class CliError(Exception):
-    pass
-
-
-def _actor() -> str:
-    try:
-        return "cli:" + getpass.getuser()
-    except (KeyError, OSError):
-        return "cli"
-
-
-def _engine(args: argparse.Namespace, settings: Settings):
-    from .config import db_url
-    from .db import open_engine
-
-    return open_engine(db_url(settings, args.db))
-
-
-def _fail(msg: str) -> int:
-    print(f"kefuqa review: {msg}", file=sys.stderr)
-    return 2
-
-
-def _run(handler):
-    """Wrap a handler so every user error becomes one line and exit 2."""
-
-    def wrapped(args: argparse.Namespace) -> int:
-        from .access import ReviewError
-        from .auth import AuthError
-        from .db import StoreError
-        from .importer import ImportInputError
-
-        try:
-            return handler(args, load_settings())
-        except (CliError, StoreError, AuthError, InputError, ImportInputError) as exc:
-            return _fail(str(exc))
-        except ReviewError as exc:
-            return _fail(exc.message)
-        except ValidationError as exc:  # settings from the environment
-            return _fail(f"bad setting: {describe_validation_error(exc)}")
-        except OSError as exc:
-            return _fail(f"{getattr(exc, 'filename', None) or ''}: {exc.strerror or exc}".lstrip(": "))
-        except KeyboardInterrupt:
-            return 130
-
-    return wrapped
 
 
 # ---------------------------------------------------------------- commands
@@ -113,10 +64,10 @@ def _users_add(args: argparse.Namespace, settings: Settings) -> int:
     from .db import session
 
     password = _password(args)
-    engine = _engine(args, settings)
+    engine = store_engine(args, settings)
     try:
         with session(engine, write=True) as s:
-            user = add_user(s, args.name, args.role, password, team=args.team, agent_id=args.agent_id, actor=_actor())
+            user = add_user(s, args.name, args.role, password, team=args.team, agent_id=args.agent_id, actor=actor())
             print(f"user {user.name} ({user.role}{', team ' + user.team if user.team else ''}"
                   f"{', agent ' + user.agent_id if user.agent_id else ''}) created")
     finally:
@@ -128,7 +79,7 @@ def _users_list(args: argparse.Namespace, settings: Settings) -> int:
     from .auth import list_users
     from .db import session
 
-    engine = _engine(args, settings)
+    engine = store_engine(args, settings)
     try:
         with session(engine) as s:
             for u in list_users(s):
@@ -143,14 +94,14 @@ def _users_passwd(args: argparse.Namespace, settings: Settings) -> int:
     from .auth import set_active, set_password
     from .db import session
 
-    engine = _engine(args, settings)
+    engine = store_engine(args, settings)
     try:
         with session(engine, write=True) as s:
             if args.users_cmd == "passwd":
-                set_password(s, args.name, _password(args), actor=_actor())
+                set_password(s, args.name, _password(args), actor=actor())
                 print(f"password of {args.name} changed; their sessions are logged out")
             else:
-                set_active(s, args.name, args.users_cmd == "enable", actor=_actor())
+                set_active(s, args.name, args.users_cmd == "enable", actor=actor())
                 print(f"{args.name} {args.users_cmd}d")
     finally:
         engine.dispose()
@@ -178,11 +129,11 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
         raise CliError(f"{args.scores}: no valid score records"
                        + (f" ({score_problems[0]})" if score_problems else ""))
     problems = score_problems + problems
-    engine = _engine(args, settings)
+    engine = store_engine(args, settings)
     try:
         with session(engine, write=True) as s:
             result = import_scores(s, records, convs, masker=PiiMasker.from_settings(settings.pii),
-                                   actor=_actor(), shares=shares, teams=teams, default_team=args.team, seed=args.seed)
+                                   actor=actor(), shares=shares, teams=teams, default_team=args.team, seed=args.seed)
     finally:
         engine.dispose()
     for p in (problems + result.problems)[:20]:
@@ -206,16 +157,17 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
     from .db import session
 
     since = _since(args.since)
-    engine = _engine(args, settings)
+    engine = store_engine(args, settings)
     try:
         with session(engine, write=True) as s:
             if args.format == "label-studio":
-                data: Any = interop.tasks(s, reviewed_only=args.reviewed_only)
+                data: Any = interop.tasks(s, reviewed_only=args.reviewed_only,
+                                          users=interop.annotators(args.ls_user, args.ls_default_user))
                 text = json.dumps(data, ensure_ascii=False, indent=1) + "\n"
             else:
                 data = export.training_rows(s, since) if args.format == "training" else export.score_records(s)
                 text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in data)
-            audit.record(s, _actor(), "export", "export", args.format,
+            audit.record(s, actor(), "export", "export", args.format,
                          after={"file": str(args.output), "rows": len(data)})
     finally:
         engine.dispose()
@@ -249,10 +201,11 @@ def _import_ls(args: argparse.Namespace, settings: Settings) -> int:
         raise CliError(f"{args.file}: no such file") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CliError(f"{args.file}: not Label Studio's JSON export: {exc}") from exc
-    engine = _engine(args, settings)
+    engine = store_engine(args, settings)
     try:
         with session(engine, write=True) as s:
-            stats = interop.import_annotations(s, data, reviewer=args.reviewer, actor=_actor())
+            stats = interop.import_annotations(s, data, reviewer=args.reviewer, actor=actor(),
+                                               users=interop.annotators(args.ls_user))
     finally:
         engine.dispose()
     for p in stats["problems"][:20]:
@@ -262,32 +215,15 @@ def _import_ls(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _disputes(args: argparse.Namespace, settings: Settings) -> int:
-    from .auth import Principal
-    from .db import session
-    from .disputes import list_disputes
-
-    engine = _engine(args, settings)
-    admin = Principal(0, _actor(), "admin", None, None)
-    try:
-        with session(engine) as s:
-            for d in list_disputes(s, admin, args.status, args.overdue):
-                print(json.dumps({k: d[k] for k in ("id", "conversation_id", "agent", "status", "level", "due_at",
-                                                    "overdue")}, ensure_ascii=False))
-    finally:
-        engine.dispose()
-    return 0
-
-
 def _teams(args: argparse.Namespace, settings: Settings) -> int:
     from .access import set_team_restriction
     from .auth import Principal
     from .db import session
 
-    engine = _engine(args, settings)
+    engine = store_engine(args, settings)
     try:
         with session(engine, write=True) as s:
-            set_team_restriction(s, Principal(0, _actor(), "admin", None, None), args.team, args.restrict)
+            set_team_restriction(s, Principal(0, actor(), "admin", None, None), args.team, args.restrict)
     finally:
         engine.dispose()
     print(f"team {args.team}: {'restricted to its members' if args.restrict else 'open to all reviewers'}")
@@ -296,6 +232,8 @@ def _teams(args: argparse.Namespace, settings: Settings) -> int:
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
+
+    from kefuqa.http_limits import proxy_options
 
     from .app import create_app
 
@@ -312,7 +250,7 @@ def _audit_verify(args: argparse.Namespace, settings: Settings) -> int:
     from .audit import verify
     from .db import session
 
-    engine = _engine(args, settings)
+    engine = store_engine(args, settings)
     try:
         with session(engine) as s:
             check = verify(s)
@@ -336,40 +274,32 @@ def _grants(args: argparse.Namespace, _settings: Settings) -> int:
 
 
 # ---------------------------------------------------------------- parser
-def _prints_help(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
-    """The action of a command group run without a sub-command: its help, exit code 2."""
-
-    def show_help(_args: argparse.Namespace) -> int:
-        parser.print_help()
-        return 2
-
-    return show_help
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     review = sub.add_parser("review", help="the review workflow: queue, reviews, disputes, exports")
-    review.set_defaults(func=_prints_help(review))
+    review.set_defaults(func=prints_help(review))
     db = argparse.ArgumentParser(add_help=False)
     db.add_argument("--db", help="review store URL (default: KEFUQA_REVIEW_DB_URL or sqlite:///<KEFUQA_HOME>/reviews.db)")
     rsub = review.add_subparsers(dest="review_cmd", metavar="COMMAND")
 
     p = rsub.add_parser("init-db", parents=[db], help="create or upgrade the review store (alembic upgrade head)")
-    p.set_defaults(func=_run(_init_db))
+    p.set_defaults(func=handled(_init_db))
     _add_users(rsub, db)
     _add_import_export(rsub, db)
     _add_disputes_and_teams(rsub, db)
     _add_audit(rsub, db)
+    add_appeals(rsub, db)
+    add_rules_stats(sub, db)
 
     p = rsub.add_parser("serve", parents=[db], help="run the review app alone (the main `kefuqa serve` includes it)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8010)
-    p.set_defaults(func=_run(_serve))
+    p.set_defaults(func=handled(_serve))
 
 
 def _add_users(rsub: argparse._SubParsersAction, db: argparse.ArgumentParser) -> None:
     """``review users add|list|passwd|disable|enable``."""
     users = rsub.add_parser("users", help="add and list users of the review app")
-    users.set_defaults(func=_prints_help(users))
+    users.set_defaults(func=prints_help(users))
     usub = users.add_subparsers(dest="users_cmd", metavar="ACTION")
     p = usub.add_parser("add", parents=[db], help="create a user")
     p.add_argument("name")
@@ -377,16 +307,16 @@ def _add_users(rsub: argparse._SubParsersAction, db: argparse.ArgumentParser) ->
     p.add_argument("--team", help="team (restricted teams are visible only to their members)")
     p.add_argument("--agent-id", help="for agents: the agent_id of their conversations (default: the name)")
     p.add_argument("--password", help=f"the password (else ${PASSWORD_ENV}, else asked)")
-    p.set_defaults(func=_run(_users_add))
+    p.set_defaults(func=handled(_users_add))
     p = usub.add_parser("list", parents=[db], help="list users")
-    p.set_defaults(func=_run(_users_list))
+    p.set_defaults(func=handled(_users_list))
     for action, text in (("passwd", "set a user's password"), ("disable", "stop a user logging in"),
                          ("enable", "let a disabled user log in again")):
         p = usub.add_parser(action, parents=[db], help=text)
         p.add_argument("name")
         if action == "passwd":
             p.add_argument("--password", help=f"the new password (else ${PASSWORD_ENV}, else asked)")
-        p.set_defaults(func=_run(_users_passwd))
+        p.set_defaults(func=handled(_users_passwd))
 
 
 def _add_import_export(rsub: argparse._SubParsersAction, db: argparse.ArgumentParser) -> None:
@@ -400,7 +330,7 @@ def _add_import_export(rsub: argparse._SubParsersAction, db: argparse.ArgumentPa
     p.add_argument("--sample-share", type=float, help="random stratified calibration sample (default 0.05)")
     p.add_argument("--double-share", type=float, help="share of queued items for two reviewers (default 0.1)")
     p.add_argument("--seed", type=int, help="seed for the random sample (reproducible imports)")
-    p.set_defaults(func=_run(_import))
+    p.set_defaults(func=handled(_import))
 
     p = rsub.add_parser("export", parents=[db], help="reviewed labels as training JSONL, score records or Label Studio")
     p.add_argument("--format", required=True, choices=["training", "scores", "label-studio"])
@@ -408,13 +338,27 @@ def _add_import_export(rsub: argparse._SubParsersAction, db: argparse.ArgumentPa
     p.add_argument("--since", help="training: labels decided at or after this time (ISO)")
     p.add_argument("--reviewed-only", action="store_true", help="label-studio: only reviewed conversations")
     p.add_argument("--label-config", type=Path, help="label-studio: also write the labelling interface XML here")
-    p.set_defaults(func=_run(_export))
+    _add_ls_users(p, export=True)
+    p.set_defaults(func=handled(_export))
 
     p = rsub.add_parser("import-label-studio", parents=[db], help="import Label Studio annotations as reviews")
     p.add_argument("file", type=Path, help="Label Studio JSON export (a list of tasks)")
     p.add_argument("--reviewer", default="label-studio",
                    help="user the annotations are attributed to when completed_by names no user (default label-studio)")
-    p.set_defaults(func=_run(_import_ls))
+    _add_ls_users(p, export=False)
+    p.set_defaults(func=handled(_import_ls))
+
+
+def _add_ls_users(p: argparse.ArgumentParser, export: bool) -> None:
+    """Which Label Studio login (by e-mail) each kefu-qa reviewer is."""
+    p.add_argument("--ls-user", action="append", default=[], metavar="NAME=EMAIL",
+                   help="kefu-qa user NAME is the Label Studio user with this e-mail (repeat per reviewer); "
+                   + ("their annotations are credited to that user, who must be in Label Studio's organisation"
+                      if export else "annotations completed by that e-mail are theirs"))
+    if export:
+        p.add_argument("--ls-default-user", metavar="EMAIL",
+                       help="credit the other reviewers' annotations to this Label Studio user (default: "
+                       "Label Studio credits them to whoever imports the file)")
 
 
 def _add_disputes_and_teams(rsub: argparse._SubParsersAction, db: argparse.ArgumentParser) -> None:
@@ -422,26 +366,26 @@ def _add_disputes_and_teams(rsub: argparse._SubParsersAction, db: argparse.Argum
     p = rsub.add_parser("disputes", parents=[db], help="list disputes (JSON lines), e.g. the overdue ones")
     p.add_argument("--status", choices=["open", "answered", "escalated", "final"])
     p.add_argument("--overdue", action="store_true")
-    p.set_defaults(func=_run(_disputes))
+    p.set_defaults(func=handled(disputes))
 
     p = rsub.add_parser("teams", parents=[db], help="restrict a team's conversations to its own members")
     p.add_argument("team")
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--restrict", dest="restrict", action="store_true")
     g.add_argument("--open", dest="restrict", action="store_false")
-    p.set_defaults(func=_run(_teams))
+    p.set_defaults(func=handled(_teams))
 
 
 def _add_audit(rsub: argparse._SubParsersAction, db: argparse.ArgumentParser) -> None:
     """``review audit verify`` and ``review grants``: the audit log's tamper evidence."""
     audit = rsub.add_parser("audit", help="the audit log's tamper evidence")
-    audit.set_defaults(func=_prints_help(audit))
+    audit.set_defaults(func=prints_help(audit))
     p = audit.add_subparsers(dest="audit_cmd", metavar="COMMAND").add_parser(
         "verify", parents=[db], help="check the hash chain; exit 1 and name the first broken row if it does not hold")
-    p.set_defaults(func=_run(_audit_verify))
+    p.set_defaults(func=handled(_audit_verify))
 
     p = rsub.add_parser("grants", help="print the PostgreSQL grants for the app's role (no UPDATE/DELETE/TRUNCATE "
                         "on the audit log); run them as the store's owner")
     p.add_argument("--role", required=True, help="the role the app connects as")
     p.add_argument("--schema", default="public", help="schema of the review store (default public)")
-    p.set_defaults(func=_run(_grants))
+    p.set_defaults(func=handled(_grants))

@@ -10,10 +10,12 @@ Lifecycle (all times in working days of the configured calendar, see workdays.py
   (the latest prediction or review of it);
 - answered within ``answer_days`` by a reviewer, lead or admin; the second
   level within ``second_answer_days`` by a lead or admin who did not give the
-  first answer;
+  first answer; with ``independent_dispute_answers`` (the default) nobody answers
+  a dispute about a conversation they reviewed themselves;
 - an answer either **upholds** the score (it stands) or **overturns** it with
   corrected labels, which become the conversation's reviewed labels;
-- an open or escalated dispute past its deadline is flagged overdue.
+- an open or escalated dispute past its deadline is flagged overdue; deadlines
+  are shown in the review time zone (``timezone``), named.
 Every transition is written to the audit log.
 """
 
@@ -41,9 +43,17 @@ from .access import (
 )
 from .auth import Principal
 from .config import ReviewConfig
-from .models import Dispute, DisputeAnswer, StoredConversation, User
-from .reviews import LEAD_DECIDED, ensure_task, latest_prediction, task_of, write_final
-from .workdays import WorkCalendar, utcnow
+from .models import Dispute, DisputeAnswer, Review, StoredConversation, User
+from .reviews import (
+    LEAD_DECIDED,
+    blind_conversations,
+    ensure_task,
+    latest_prediction,
+    settled_labels,
+    task_of,
+    write_final,
+)
+from .workdays import DEFAULT_TZ, WorkCalendar, local_iso, local_text, utcnow
 
 OUTCOMES = ("upheld", "overturned")
 
@@ -62,17 +72,23 @@ def is_overdue(d: Dispute, now: datetime) -> bool:
     return d.status in ("open", "escalated") and now > d.due_at
 
 
-def dispute_dict(s: Session, d: Dispute, now: datetime | None = None) -> dict[str, Any]:
+def dispute_dict(s: Session, d: Dispute, now: datetime | None = None, *, tz: str = DEFAULT_TZ,
+                 only_answers_of: int | None = None) -> dict[str, Any]:
+    """A dispute as the API shows it; deadlines in ``tz``. ``only_answers_of`` (a user id) keeps
+    the other answerers' answers from a reviewer who is still in the blind phase."""
     now = now or utcnow()
-    answers = s.execute(select(DisputeAnswer, User.name).join(User, User.id == DisputeAnswer.user_id)
-                        .where(DisputeAnswer.dispute_id == d.id).order_by(DisputeAnswer.level)).all()
+    q = (select(DisputeAnswer, User.name).join(User, User.id == DisputeAnswer.user_id)
+         .where(DisputeAnswer.dispute_id == d.id).order_by(DisputeAnswer.level))
+    if only_answers_of is not None:
+        q = q.where(DisputeAnswer.user_id == only_answers_of)
+    answers = s.execute(q).all()
     agent = s.get(User, d.agent_user_id)
     return {
         "id": d.id, "conversation_id": d.conversation_id, "agent": agent.name if agent else None,
         "reason": d.reason, "requested_labels": d.requested_labels, "status": effective_status(d, now),
-        "level": d.level, "filed_at": d.filed_at.isoformat(), "due_at": d.due_at.isoformat(),
-        "overdue": is_overdue(d, now), "version": d.version,
-        "escalate_until": d.escalate_until.isoformat() if d.escalate_until else None,
+        "level": d.level, "filed_at": d.filed_at.isoformat(), "due_at": local_iso(d.due_at, tz),
+        "overdue": is_overdue(d, now), "version": d.version, "timezone": tz,
+        "escalate_until": local_iso(d.escalate_until, tz),
         "escalation_reason": d.escalation_reason,
         "escalated_at": d.escalated_at.isoformat() if d.escalated_at else None,
         "closed_at": d.closed_at.isoformat() if d.closed_at else None,
@@ -110,7 +126,7 @@ def file_dispute(s: Session, user: Principal, cfg: ReviewConfig, conversation_id
         last = cal.deadline(scored, cfg.file_days)
         if now > last:
             raise Invalid(f"too late: a score can be disputed within {cfg.file_days} working days "
-                          f"(until {last.isoformat(timespec='minutes')}) (KEFUQA_REVIEW_FILE_DAYS)")
+                          f"(until {local_text(last, cfg.timezone)}) (KEFUQA_REVIEW_FILE_DAYS)")
     d = Dispute(conversation_id=conversation_id, agent_user_id=user.id, reason=reason, requested_labels=wanted,
                 status="open", level=1, filed_at=now, due_at=cal.deadline(now, cfg.answer_days), version=1)
     try:
@@ -122,7 +138,7 @@ def file_dispute(s: Session, user: Principal, cfg: ReviewConfig, conversation_id
     audit.record(s, user.name, "dispute.filed", "conversation", conversation_id,
                  after={"dispute": d.id, "reason": reason, "requested_labels": wanted,
                         "due_at": d.due_at.isoformat()}, at=now)
-    return dispute_dict(s, d, now)
+    return dispute_dict(s, d, now, tz=cfg.timezone)
 
 
 def _get(s: Session, user: Principal, dispute_id: int) -> Dispute:
@@ -160,6 +176,9 @@ def answer_dispute(s: Session, user: Principal, cfg: ReviewConfig, dispute_id: i
                                                              DisputeAnswer.level == 1))
         if first == user.id:
             raise Forbidden("the second level must be decided by someone other than the first answer's author")
+    if cfg.independent_dispute_answers and _reviewed_by(s, d.conversation_id, user):
+        raise Forbidden(f"you reviewed conversation {d.conversation_id!r}, so the agent is disputing your labels: "
+                        "someone else answers this dispute (KEFUQA_REVIEW_INDEPENDENT_DISPUTE_ANSWERS)")
     if outcome not in OUTCOMES:
         raise Invalid("outcome must be 'upheld' (the score stands) or 'overturned' (with corrected labels)")
     answer = masked_note(answer)
@@ -170,7 +189,7 @@ def answer_dispute(s: Session, user: Principal, cfg: ReviewConfig, dispute_id: i
         pred = latest_prediction(s, d.conversation_id)
         task = task_of(s, d.conversation_id)
         current = dict(pred.labels if pred else {})
-        current.update((task.final_labels if task else None) or {})
+        current.update(settled_labels(s, task) or {})  # the score the agent disputes
         new_labels = {**current, **check_labels(labels or {}, partial=True)}
         check_labels(new_labels)
         if new_labels == current:
@@ -197,7 +216,7 @@ def answer_dispute(s: Session, user: Principal, cfg: ReviewConfig, dispute_id: i
     audit.record(s, user.name, "dispute.answered", "conversation", d.conversation_id, before=before,
                  after={"dispute": d.id, "level": d.level, "outcome": outcome, "answer": answer, "labels": new_labels,
                         "status": d.status, "late": now > d.due_at}, at=now)
-    return dispute_dict(s, d, now)
+    return dispute_dict(s, d, now, tz=cfg.timezone)
 
 
 def escalate(s: Session, user: Principal, cfg: ReviewConfig, dispute_id: int, reason: str, *, version: Any,
@@ -210,7 +229,7 @@ def escalate(s: Session, user: Principal, cfg: ReviewConfig, dispute_id: int, re
     if d.level != 1 or d.status != "answered":
         raise Conflict(f"dispute #{d.id} is {status}: it can be escalated once, after the first answer")
     if status == "final" and d.escalate_until is not None:  # "final" here: the escalation window has passed
-        raise Invalid(f"too late: escalation was possible until {d.escalate_until.isoformat(timespec='minutes')} "
+        raise Invalid(f"too late: escalation was possible until {local_text(d.escalate_until, cfg.timezone)} "
                       f"({cfg.escalate_days} working days after the answer)")
     reason = masked_note(reason)
     if not reason:
@@ -221,11 +240,11 @@ def escalate(s: Session, user: Principal, cfg: ReviewConfig, dispute_id: int, re
                  before={"status": "answered", "level": 1},
                  after={"dispute": d.id, "status": "escalated", "level": 2, "reason": reason,
                         "due_at": d.due_at.isoformat()}, at=now)
-    return dispute_dict(s, d, now)
+    return dispute_dict(s, d, now, tz=cfg.timezone)
 
 
 def accept(s: Session, user: Principal, dispute_id: int, *, version: Any,
-           now: datetime | None = None) -> dict[str, Any]:
+           now: datetime | None = None, tz: str = DEFAULT_TZ) -> dict[str, Any]:
     """The agent accepts the first answer: the dispute is final at once."""
     now = now or utcnow()
     d = _get(s, user, dispute_id)
@@ -236,17 +255,26 @@ def accept(s: Session, user: Principal, dispute_id: int, *, version: Any,
     _bump(s, d, version, status="final", closed_at=now)
     audit.record(s, user.name, "dispute.accepted", "conversation", d.conversation_id,
                  before={"status": "answered"}, after={"dispute": d.id, "status": "final"}, at=now)
-    return dispute_dict(s, d, now)
+    return dispute_dict(s, d, now, tz=tz)
+
+
+def _reviewed_by(s: Session, conversation_id: str, user: Principal) -> bool:
+    """Whether ``user`` saved labels of this conversation other than by deciding a dispute."""
+    return s.scalar(select(Review.id).where(Review.conversation_id == conversation_id, Review.reviewer_id == user.id,
+                                            Review.kind != "dispute").limit(1)) is not None
 
 
 def list_disputes(s: Session, user: Principal, status: str | None = None, overdue: bool = False,
-                  now: datetime | None = None, limit: int = 500) -> list[dict[str, Any]]:
+                  now: datetime | None = None, limit: int = 500, tz: str = DEFAULT_TZ) -> list[dict[str, Any]]:
     now = now or utcnow()
     q = (select(Dispute).join(StoredConversation, StoredConversation.id == Dispute.conversation_id)
          .where(visible(s, user)).order_by(Dispute.due_at, Dispute.id).limit(limit))
     if user.role == "agent":
         q = q.where(Dispute.agent_user_id == user.id)
-    out = [dispute_dict(s, d, now) for d in s.scalars(q)]
+    found = list(s.scalars(q))
+    blind = blind_conversations(s, user, (d.conversation_id for d in found))
+    out = [dispute_dict(s, d, now, tz=tz, only_answers_of=user.id if d.conversation_id in blind else None)
+           for d in found]
     if status:
         out = [d for d in out if d["status"] == status]
     if overdue:

@@ -1,10 +1,13 @@
 """Reviewed labels out of the store: training JSONL, score records, Label Studio tasks.
 
 - training: transcript.md objects (masked turns) with ``labels`` = the final
-  reviewed labels; ``reviewed_training_conversations`` feeds
-  ``kefuqa train --from-reviews``.
+  reviewed labels and, where reviewers marked evidence, ``evidence_feedback``; turns
+  whose speaker reviewers fixed carry the fixed speaker (listed in ``speaker_fixes``);
+  ``reviewed_training_conversations`` feeds ``kefuqa train --from-reviews``.
 - scores: scores.md records of the latest model version per conversation with
   ``reviewed_labels`` filled: the override that grading consumes.
+Both carry only settled labels (``reviews.settled_labels``): a double-reviewed item
+whose reviewers disagree counts once a lead adjudicates it.
 - label-studio: tasks with ``predictions`` and ``annotations`` (see
   ``interop.py`` for the format and the import back).
 """
@@ -23,8 +26,10 @@ from sqlalchemy.orm import Session
 from kefuqa.contract import Conversation, ScoreRecord
 
 from .db import StoreError, normalise_url, open_engine, session
+from .evidence_feedback import training_feedback
 from .models import ReviewTask, StoredConversation
-from .reviews import latest_prediction
+from .reviews import latest_prediction, settled_labels
+from .speaker_fixes import fixed_turns, settled_speakers
 
 
 def final_labelled(s: Session, since: datetime | None = None,
@@ -34,21 +39,40 @@ def final_labelled(s: Session, since: datetime | None = None,
          .order_by(ReviewTask.final_at, StoredConversation.id))
     if since is not None:
         q = q.where(ReviewTask.final_at >= since)
-    yield from s.execute(q).tuples()
+    for conv, task in s.execute(q).tuples():
+        if settled_labels(s, task) is not None:  # an unadjudicated disagreement teaches nothing
+            yield conv, task
 
 
-def training_row(conv: StoredConversation, labels: dict[str, str]) -> dict[str, Any]:
+def training_row(conv: StoredConversation, labels: dict[str, str],
+                 speakers: dict[int, str] | None = None) -> dict[str, Any]:
+    """A transcript with its final labels; ``speakers`` (turn → the speaker reviewers settled
+    on, speaker_fixes.py) rewrites those turns and lists the changes as ``speaker_fixes``."""
     row: dict[str, Any] = {"id": conv.id, "agent_id": conv.agent_id, "channel": conv.channel}
     if conv.started_at:
         row["started_at"] = conv.started_at.isoformat()
-    row["turns"] = [{k: v for k, v in t.items() if v is not None} for t in conv.turns]
+    turns, changes = fixed_turns([{k: v for k, v in t.items() if v is not None} for t in conv.turns], speakers or {})
+    row["turns"] = turns
     row["labels"] = labels
+    if changes:
+        row["speaker_fixes"] = changes
     return row
 
 
 def training_rows(s: Session, since: datetime | None = None,
                   where: ColumnElement[bool] | None = None) -> list[dict[str, Any]]:
-    return [training_row(conv, task.final_labels or {}) for conv, task in final_labelled(s, since, where)]
+    """Rows with reviewers' evidence marks carry them as ``evidence_feedback`` (an extra key,
+    which transcript.md readers keep and ignore): ``{"marks": [...], "missed": [...]}``."""
+    pairs = list(final_labelled(s, since, where))
+    feedback = training_feedback(s, {conv.id for conv, _ in pairs})
+    speakers = settled_speakers(s, {conv.id for conv, _ in pairs})
+    rows = []
+    for conv, task in pairs:
+        row = training_row(conv, task.final_labels or {}, speakers.get(conv.id))
+        if conv.id in feedback:
+            row["evidence_feedback"] = feedback[conv.id]
+        rows.append(row)
+    return rows
 
 
 def score_records(s: Session, where: ColumnElement[bool] | None = None) -> list[dict[str, Any]]:
@@ -61,7 +85,7 @@ def score_records(s: Session, where: ColumnElement[bool] | None = None) -> list[
         if pred is None:
             continue
         task = s.scalar(select(ReviewTask).where(ReviewTask.conversation_id == conv.id))
-        data = {**pred.record, "reviewed_labels": task.final_labels if task else None}
+        data = {**pred.record, "reviewed_labels": settled_labels(s, task)}
         if not data.get("started_at") and conv.started_at:  # grading places records in periods by it
             data["started_at"] = conv.started_at.isoformat()
         rec = ScoreRecord.model_validate(data)

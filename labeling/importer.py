@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kefuqa.contract import LABELS, Conversation, ScoreRecord
+from kefuqa.contract import LABELS, Conversation, ScoreRecord, Turn
 from kefuqa.io.readers import describe_validation_error
 from kefuqa.pipeline import mask_conversation
 from kefuqa.text.pii import PiiMasker
@@ -122,6 +122,13 @@ def mask_record(rec: ScoreRecord, masker: PiiMasker) -> dict[str, Any]:
 _MAX_ID, _MAX_NAME = 200, 100
 
 
+def _stored_turn(t: Turn) -> dict[str, Any]:
+    out = {"speaker": t.speaker, "text": t.text, "ts": t.ts.isoformat() if t.ts else None}
+    if t.end_ts is not None:  # calls only (docs/phone-calls.md)
+        out["end_ts"] = t.end_ts.isoformat()
+    return out
+
+
 def _too_long(rec: ScoreRecord) -> str | None:
     if len(rec.id) > _MAX_ID:
         return f"conversation id longer than {_MAX_ID} characters ({len(rec.id)})"
@@ -177,8 +184,7 @@ class _Import:
             self.s.add(StoredConversation(
                 id=conv.id, agent_id=conv.agent_id, channel=conv.channel, started_at=conv.started_at,
                 team=self.teams.get(conv.agent_id, self.default_team),
-                turns=[{"speaker": t.speaker, "text": t.text, "ts": t.ts.isoformat() if t.ts else None}
-                       for t in conv.turns],
+                turns=[_stored_turn(t) for t in conv.turns],
                 imported_at=self.now))
             self.result.conversations += 1
         elif stored.agent_id != rec.agent_id:

@@ -182,3 +182,97 @@ class AuditEntry(Base):
     after: Mapped[dict[str, Any] | None]
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class GradeAppeal(Base):
+    """An agent's appeal against their grade for a period (绩效申诉); one per agent and period,
+    the re-appeal is its second level. ``due_at`` is the deadline of the step it waits for."""
+
+    __tablename__ = "grade_appeals"
+    __table_args__ = (UniqueConstraint("agent_user_id", "period", name="uq_grade_appeal_period"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    agent_id: Mapped[str] = mapped_column(String(100), index=True)
+    team: Mapped[str | None] = mapped_column(String(100), index=True)
+    period: Mapped[str] = mapped_column(String(10), index=True)  # 2026-11 | 2026-Q4 | 2026
+    grade: Mapped[str] = mapped_column(String(16))  # the grade appealed against
+    score: Mapped[float | None] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(Text)
+    # filed | acknowledged | decided | notified | reappealed | final
+    status: Mapped[str] = mapped_column(String(12), index=True)
+    level: Mapped[int] = mapped_column(Integer, default=1)
+    due_at: Mapped[datetime | None]
+    reappeal_until: Mapped[datetime | None]
+    final_grade: Mapped[str | None] = mapped_column(String(16))  # the grade that stands after the last decision
+    filed_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class GradeAppealStep(Base):
+    """One step of an appeal's timeline, with the deadline it had."""
+
+    __tablename__ = "grade_appeal_steps"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    appeal_id: Mapped[int] = mapped_column(ForeignKey("grade_appeals.id", ondelete="CASCADE"), index=True)
+    level: Mapped[int] = mapped_column(Integer)
+    step: Mapped[str] = mapped_column(String(16))  # filed | acknowledged | decided | notified | reappealed
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[datetime]
+    due_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(12))  # decided: upheld | overturned
+    new_grade: Mapped[str | None] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class EvidenceMark(Base):
+    """A reviewer's verdict on one evidence chip (scores.md ``evidence``): the rule hit is right or wrong."""
+
+    __tablename__ = "evidence_marks"
+    __table_args__ = (UniqueConstraint("conversation_id", "reviewer_id", "rule", "turn", "start", "end",
+                                       name="uq_evidence_mark"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    turn: Mapped[int] = mapped_column(Integer)
+    start: Mapped[int] = mapped_column(Integer)
+    end: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    prediction_id: Mapped[int | None] = mapped_column(ForeignKey("predictions.id", ondelete="SET NULL"))
+    rule: Mapped[str] = mapped_column(String(100), index=True)
+    verdict: Mapped[str] = mapped_column(String(8))  # right | wrong
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class MissedSpan(Base):
+    """A span a reviewer says should have been evidence for ``label`` but was not."""
+
+    __tablename__ = "missed_spans"
+    __table_args__ = (UniqueConstraint("conversation_id", "reviewer_id", "label", "turn", "start", "end",
+                                       name="uq_missed_span"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    turn: Mapped[int] = mapped_column(Integer)
+    start: Mapped[int] = mapped_column(Integer)
+    end: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    label: Mapped[str] = mapped_column(String(50))
+    created_at: Mapped[datetime]
+
+
+class SpeakerFix(Base):
+    """A reviewer's answer on who said one turn of a call: ``speaker`` as they hear it,
+    ``original`` as the transcript has it (speaker_fixes.py)."""
+
+    __tablename__ = "speaker_fixes"
+    __table_args__ = (UniqueConstraint("conversation_id", "reviewer_id", "turn", name="uq_speaker_fix"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    turn: Mapped[int] = mapped_column(Integer)
+    speaker: Mapped[str] = mapped_column(String(10))  # agent | customer
+    original: Mapped[str] = mapped_column(String(10))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

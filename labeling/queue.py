@@ -5,22 +5,29 @@ and admins), then, for leads and admins, double-reviewed items on which the
 two reviewers disagree (to adjudicate), then review tasks: the model's least confident predictions
 (uncertainty sampling, least confident first) with the random stratified
 calibration sample spread evenly among them, in proportion to their numbers.
-A user never sees an item they already reviewed, nor one they may not see.
+Near-duplicate conversations (the same normalised turns) are spread out: only
+the first of a group keeps its place, the other copies come after every other
+item, one round of copies at a time. A user never sees an item they already
+reviewed, nor one they may not see.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import Session
 
+from kefuqa.text.normalize import normalize
+
 from .access import Forbidden, visible
 from .auth import Principal
 from .disputes import is_overdue
 from .models import Dispute, Review, ReviewTask, StoredConversation
-from .workdays import utcnow
+from .reviews import differing_heads, reviewers_labels
+from .workdays import DEFAULT_TZ, local_iso, utcnow
 
 
 def interleave(first: list[Any], n_first: int, second: list[Any], n_second: int) -> list[Any]:
@@ -44,12 +51,7 @@ def disagreements(s: Session, see: Any, room: int) -> list[dict[str, Any]]:
         .order_by(ReviewTask.final_at, ReviewTask.id)).all()
     out: list[dict[str, Any]] = []
     for task in tasks:
-        first: dict[int, dict[str, str]] = {}
-        for r in s.scalars(select(Review).where(Review.task_id == task.id, Review.kind == "review")
-                           .order_by(Review.id)):
-            first.setdefault(r.reviewer_id, r.labels)
-        pair = list(first.values())[:2]
-        differ = [h for h in pair[0] if len(pair) == 2 and pair[0][h] != pair[1].get(h)] if pair else []
+        differ = differing_heads(reviewers_labels(s, task.id))
         if differ:
             out.append({"kind": "adjudicate", "conversation_id": task.conversation_id, "task_id": task.id,
                         "labels_differ": differ, "version": task.version})
@@ -58,7 +60,26 @@ def disagreements(s: Session, see: Any, room: int) -> list[dict[str, Any]]:
     return out
 
 
-def build_queue(s: Session, user: Principal, limit: int = 50, now: datetime | None = None) -> dict[str, Any]:
+def text_key(turns: list[dict[str, Any]]) -> str:
+    """Conversations with the same key are near-duplicates: the same turns once normalised
+    (traditional → simplified, full-width → half-width, case; whitespace ignored)."""
+    return "\n".join(f"{t.get('speaker')}:{''.join(normalize(t.get('text') or '').split())}" for t in turns)
+
+
+def spread_duplicates(items: list[Any], key: Callable[[Any], str]) -> list[Any]:
+    """The first of each group of near-duplicates keeps its place; the second copies follow all
+    the firsts, then the third copies, and so on, so copies of one chat never crowd the top."""
+    seen: dict[str, int] = {}
+    ranked = []
+    for pos, x in enumerate(items):
+        k = key(x)
+        seen[k] = seen.get(k, -1) + 1
+        ranked.append((seen[k], pos, x))
+    return [x for *_, x in sorted(ranked, key=lambda r: r[:2])]
+
+
+def build_queue(s: Session, user: Principal, limit: int = 50, now: datetime | None = None,
+                tz: str = DEFAULT_TZ) -> dict[str, Any]:
     if not user.reviews:
         raise Forbidden("the review queue is for reviewers, leads and admins")
     now = now or utcnow()
@@ -71,7 +92,7 @@ def build_queue(s: Session, user: Principal, limit: int = 50, now: datetime | No
         .where(see, Dispute.status.in_(statuses)).order_by(Dispute.due_at, Dispute.id).limit(limit)).all()
     entries: list[dict[str, Any]] = [
         {"kind": "dispute", "conversation_id": d.conversation_id, "dispute_id": d.id, "level": d.level,
-         "due_at": d.due_at.isoformat(), "overdue": is_overdue(d, now)} for d in disputes]
+         "due_at": local_iso(d.due_at, tz), "overdue": is_overdue(d, now)} for d in disputes]
 
     if user.leads:
         entries += disagreements(s, see, room=max(0, limit - len(entries)))
@@ -91,9 +112,13 @@ def build_queue(s: Session, user: Principal, limit: int = 50, now: datetime | No
         return list(s.scalars(q.order_by(*order).limit(n))), count
 
     room = max(0, limit - len(entries))
-    uncertain, n_unc = tasks(False, room)
-    sample, n_sample = tasks(True, room)
-    for t in interleave(uncertain, n_unc, sample, n_sample)[:room]:
+    pool = min(3 * room, room + 500)  # more than fit, so that pushed-back copies make way for others
+    uncertain, n_unc = tasks(False, pool)
+    sample, n_sample = tasks(True, pool)
+    ranked = interleave(uncertain, n_unc, sample, n_sample)[:pool]
+    turns = dict(s.execute(select(StoredConversation.id, StoredConversation.turns)
+                           .where(StoredConversation.id.in_([t.conversation_id for t in ranked]))).tuples().all())
+    for t in spread_duplicates(ranked, lambda t: text_key(turns[t.conversation_id]))[:room]:
         entries.append({"kind": "review", "conversation_id": t.conversation_id, "task_id": t.id, "reason": t.reason,
                         "uncertainty": round(t.priority, 4), "double": t.double, "version": t.version})
-    return {"items": entries, "open_tasks": n_unc + n_sample, "open_disputes": len(disputes)}
+    return {"items": entries, "open_tasks": n_unc + n_sample, "open_disputes": len(disputes), "timezone": tz}

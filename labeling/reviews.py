@@ -9,11 +9,14 @@ conflicts with the other reviewer's, and both are kept for the agreement.
 
 The item's final label is the latest save: a review, a lead's adjudication or
 a dispute decision. Once a lead or a dispute decided, reviewers can no longer
-change it.
+change it. A double item's labels count (for grading, the exports and the agent)
+only once they are settled: adjudicated, decided by a dispute, or the two
+reviewers agree (``settled_labels``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, cast
 
@@ -50,6 +53,45 @@ def in_blind_phase(s: Session, task: ReviewTask | None, user: Principal) -> bool
         return False
     ids = _reviewer_ids(s, task.id)
     return user.id not in ids and len(ids) < 2
+
+
+def blind_conversations(s: Session, user: Principal, conversation_ids: Iterable[str]) -> set[str]:
+    """Those of ``conversation_ids`` on which ``user`` is still in the blind phase."""
+    ids = set(conversation_ids)
+    if not user.reviews or not ids:
+        return set()
+    tasks = s.scalars(select(ReviewTask).where(ReviewTask.conversation_id.in_(sorted(ids)),
+                                               ReviewTask.double.is_(True), ReviewTask.status == "open"))
+    return {t.conversation_id for t in tasks if in_blind_phase(s, t, user)}
+
+
+def reviewers_labels(s: Session, task_id: int) -> list[dict[str, str]]:
+    """Each reviewer's latest review of a task (plain reviews only), in the order they first reviewed."""
+    latest: dict[int, dict[str, str]] = {}
+    for r in s.scalars(select(Review).where(Review.task_id == task_id, Review.kind == "review").order_by(Review.id)):
+        latest[r.reviewer_id] = r.labels
+    return list(latest.values())
+
+
+def differing_heads(pair: list[dict[str, str]]) -> list[str]:
+    """The labels on which two reviewers differ (none when there are not two)."""
+    if len(pair) < 2:
+        return []
+    return [h for h in pair[0] if any(other.get(h) != pair[0][h] for other in pair[1:])]
+
+
+def settled_labels(s: Session, task: ReviewTask | None) -> dict[str, str] | None:
+    """The labels that count for grading, the exports and the agent, or None while there are none.
+
+    A double item's plain reviews count only when its reviewers agree; until then (one review
+    in, or two that differ and no lead has adjudicated) the model's labels stand.
+    """
+    if task is None or not task.final_labels:
+        return None
+    if not task.double or task.final_source != "review":
+        return task.final_labels
+    pair = reviewers_labels(s, task.id)
+    return task.final_labels if len(pair) >= 2 and not differing_heads(pair) else None
 
 
 def write_final(s: Session, *, task: ReviewTask, user: Principal, labels: dict[str, str], kind: str,
@@ -159,4 +201,4 @@ def prediction_dict(p: Prediction | None) -> dict[str, Any] | None:
     return {"id": p.id, "model": {"name": p.model_name, "version": p.model_version}, "labels": p.labels,
             "probs": p.probs, "confidence": p.confidence, "evidence": rec.get("evidence", []),
             "turn_sentiment": rec.get("turns", []), "metrics": rec.get("metrics", {}),
-            "created_at": p.created_at.isoformat()}
+            "role_flags": rec.get("role_flags", []), "created_at": p.created_at.isoformat()}

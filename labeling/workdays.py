@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+DEFAULT_TZ = "Asia/Shanghai"  # KEFUQA_REVIEW_TIMEZONE's default
+
 
 @dataclass(frozen=True)
 class WorkCalendar:
-    tz: str = "Asia/Shanghai"
+    tz: str = DEFAULT_TZ
     holidays: frozenset[date] = field(default_factory=frozenset)
     extra_workdays: frozenset[date] = field(default_factory=frozenset)
 
@@ -56,6 +58,16 @@ class WorkCalendar:
             a += timedelta(days=1)
             count += self.is_workday(a)
         return count
+
+
+def local_iso(moment: datetime | None, tz: str) -> str | None:
+    """``moment`` as ISO 8601 with the offset of ``tz``: the same instant, read in the review zone."""
+    return _aware(moment).astimezone(ZoneInfo(tz)).isoformat() if moment else None
+
+
+def local_text(moment: datetime, tz: str) -> str:
+    """A deadline as people read it, with its zone named: ``2026-03-06 23:59 Asia/Shanghai``."""
+    return f"{_aware(moment).astimezone(ZoneInfo(tz)).strftime('%Y-%m-%d %H:%M')} {tz}"
 
 
 def _aware(moment: datetime) -> datetime:

@@ -34,8 +34,9 @@ class VersionBody(BaseModel):
 
 
 @router.get("/api/review/disputes")
-def list_disputes(user: CurrentUser, tx: TxDep, status: str | None = None, overdue: bool = False) -> dict[str, Any]:
-    return tx.run(lambda s: {"disputes": disputes.list_disputes(s, user, status, overdue)})
+def list_disputes(user: CurrentUser, cfg: ConfigDep, tx: TxDep, status: str | None = None,
+                  overdue: bool = False) -> dict[str, Any]:
+    return tx.run(lambda s: {"disputes": disputes.list_disputes(s, user, status, overdue, tz=cfg.timezone)})
 
 
 @router.post("/api/review/disputes", status_code=201)
@@ -57,5 +58,5 @@ def escalate(dispute_id: int, body: EscalateBody, user: CurrentUser, cfg: Config
 
 
 @router.post("/api/review/disputes/{dispute_id}/accept")
-def accept(dispute_id: int, body: VersionBody, user: CurrentUser, tx: TxDep) -> dict[str, Any]:
-    return tx.run(lambda s: disputes.accept(s, user, dispute_id, version=body.version), write=True)
+def accept(dispute_id: int, body: VersionBody, user: CurrentUser, cfg: ConfigDep, tx: TxDep) -> dict[str, Any]:
+    return tx.run(lambda s: disputes.accept(s, user, dispute_id, version=body.version, tz=cfg.timezone), write=True)

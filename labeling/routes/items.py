@@ -5,10 +5,9 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
-from sqlalchemy.orm import Session
 
-from .. import access, audit, queue, reviews, views
-from ..deps import CurrentUser, TxDep
+from .. import queue, reviews, views
+from ..deps import ConfigDep, CurrentUser, TxDep
 
 router = APIRouter(tags=["review"])
 
@@ -21,8 +20,8 @@ class ReviewBody(BaseModel):
 
 
 @router.get("/api/review/queue", summary="Disputes first, then least confident, plus sample")
-def get_queue(user: CurrentUser, tx: TxDep, limit: int = Query(50, ge=1, le=500)) -> dict[str, Any]:
-    return tx.run(lambda s: queue.build_queue(s, user, limit))
+def get_queue(user: CurrentUser, cfg: ConfigDep, tx: TxDep, limit: int = Query(50, ge=1, le=500)) -> dict[str, Any]:
+    return tx.run(lambda s: queue.build_queue(s, user, limit, tz=cfg.timezone))
 
 
 # Conversation ids may contain "/" (e.g. "shop-7/2026-11/c1"); the page sends them
@@ -35,18 +34,15 @@ def save(conversation_id: str, body: ReviewBody, user: CurrentUser, tx: TxDep) -
                                                 comment=body.comment, lead_time=body.lead_time), write=True)
 
 
-@router.get("/api/review/items/{conversation_id:path}/audit")
+@router.get("/api/review/items/{conversation_id:path}/audit",
+            summary="A conversation's audit trail (in the blind phase: only your own entries)")
 def item_audit(conversation_id: str, user: CurrentUser, tx: TxDep) -> dict[str, Any]:
-    def go(s: Session) -> dict[str, Any]:
-        access.get_conversation(s, user, conversation_id)
-        access.require_reviewer(user)
-        return {"entries": audit.entries(s, conversation_id=conversation_id)}
-    return tx.run(go)
+    return tx.run(lambda s: {"entries": views.item_audit(s, user, conversation_id)})
 
 
 @router.get("/api/review/items/{conversation_id:path}")
-def get_item(conversation_id: str, user: CurrentUser, tx: TxDep) -> dict[str, Any]:
-    return tx.run(lambda s: views.item(s, user, conversation_id))
+def get_item(conversation_id: str, user: CurrentUser, cfg: ConfigDep, tx: TxDep) -> dict[str, Any]:
+    return tx.run(lambda s: views.item(s, user, conversation_id, tz=cfg.timezone))
 
 
 @router.get("/api/review/mine", summary="An agent's own scored conversations")

@@ -6,7 +6,8 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse, HTMLResponse
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
-ASSETS = {"review.js": "text/javascript", "review-lists.js": "text/javascript", "review.css": "text/css"}
+ASSETS = {"review.js": "text/javascript", "review-lists.js": "text/javascript", "review-evidence.js": "text/javascript",
+          "review-appeals.js": "text/javascript", "review-speakers.js": "text/javascript", "review.css": "text/css"}
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                                "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",

@@ -6,9 +6,12 @@
 // ------------------------------------------------------------------ disputes
 function disputeCard(d) {
   const card = el("div", {class: "dispute-card" + (d.overdue ? " overdue" : "")},
-    el("div", {}, el("b", {}, `申诉 dispute #${d.id}`), ` · ${d.status} · level ${d.level} · due ${fmtTime(d.due_at)}`,
+    el("div", {}, el("b", {}, `申诉 dispute #${d.id}`), ` · ${d.status} · level ${d.level} · due `,
+      el("span", {class: "due"}, fmtDeadline(d.due_at, d.timezone)),
       d.overdue ? el("span", {class: "overdue"}, " overdue 逾期") : null),
     el("div", {class: "quote"}, `${d.agent}: ${d.reason}`),
+    d.requested_labels ? el("div", {class: "proposed"}, "proposed 建议: " +
+      Object.entries(d.requested_labels).map(([k, v]) => `${k}=${v}`).join(", ")) : null,
     d.escalation_reason ? el("div", {class: "quote"}, `escalated: ${d.escalation_reason}`) : null,
     ...d.answers.map((a) => el("div", {class: "answer"}, `L${a.level} ${a.by} — ${a.outcome}: ${a.answer}`)));
   const u = state.user;
@@ -35,7 +38,7 @@ function disputeCard(d) {
         catch (e) { toast(e.message, true); } }}, "Accept 接受"),
       el("button", {type: "button", class: "primary", onclick: async () => {
         try { await api("POST", `/disputes/${d.id}/escalate`, {reason: text.value, version: d.version}); toast("Escalated 已升级"); await route(); }
-        catch (e) { toast(e.message, true); } }}, `Escalate 再申诉 (until ${fmtTime(d.escalate_until)})`)));
+        catch (e) { toast(e.message, true); } }}, `Escalate 再申诉 (until ${fmtDeadline(d.escalate_until, d.timezone)})`)));
   }
   return card;
 }
@@ -45,10 +48,13 @@ function renderItemDisputes() {
   for (const d of state.item.disputes) box.appendChild(disputeCard(d));
   if (can("agent") && !state.item.disputes.length) {
     const reason = el("textarea", {rows: 3, placeholder: "What is wrong with this score? 申诉理由", id: "dispute-reason"});
-    box.append(el("h3", {}, "Dispute this score 申诉"), reason,
+    box.append(el("h3", {}, "Dispute this score 申诉"),
+      el("p", {class: "muted"}, "Optionally pick the labels you think are right above; they are sent with the dispute."),
+      reason,
       el("button", {type: "button", class: "primary", id: "dispute-file", onclick: async () => {
         try {
-          await api("POST", "/disputes", {conversation_id: state.item.conversation.id, reason: reason.value});
+          await api("POST", "/disputes", {conversation_id: state.item.conversation.id, reason: reason.value,
+            labels: proposedLabels()});
           toast("Dispute filed 已提交"); await openItem(state.item.conversation.id);
         } catch (e) { toast(e.message, true); }
       }}, "File dispute 提交申诉"));
@@ -66,7 +72,7 @@ async function showDisputes() {
       el("td", {}, String(d.id)),
       el("td", {}, el("a", {href: "#/item/" + encodeURIComponent(d.conversation_id)}, d.conversation_id)),
       el("td", {}, d.agent || ""), el("td", {}, d.status), el("td", {}, String(d.level)),
-      el("td", {class: d.overdue ? "overdue" : ""}, fmtTime(d.due_at) + (d.overdue ? " overdue" : "")),
+      el("td", {class: d.overdue ? "overdue" : ""}, fmtDeadline(d.due_at, d.timezone) + (d.overdue ? " overdue" : "")),
       el("td", {class: "reason"}, d.reason),
       el("td", {}, d.answers.map((a) => `L${a.level} ${a.outcome}`).join(", "))));
   }

@@ -38,6 +38,18 @@ function fmtTime(iso) {
   return isNaN(d) ? iso : d.toLocaleString("zh-CN", {hour12: false});
 }
 
+// Deadlines are counted in the review time zone (KEFUQA_REVIEW_TIMEZONE), so they are shown
+// in it, named, whatever the browser's own zone is.
+function fmtDeadline(iso, tz) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  if (isNaN(d) || !tz) return fmtTime(iso);
+  try {
+    return d.toLocaleString("zh-CN", {timeZone: tz, hour12: false, year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit"}) + " " + tz;
+  } catch (e) { return fmtTime(iso) + " (" + tz + ")"; }
+}
+
 function toast(msg, bad) {
   const t = $("toast");
   t.textContent = msg;
@@ -99,6 +111,7 @@ async function route() {
       case "mine": await showMine(); break;
       case "agreement": await showAgreement(); break;
       case "audit": await showAudit(); break;
+      case "rules": await showRules(); break;
       case "users": await showUsers(); break;
       default: location.hash = "#/" + fallback;
     }
@@ -137,7 +150,7 @@ async function showQueue() {
       el("td", {}, el("a", {href: "#/item/" + encodeURIComponent(it.conversation_id), class: "queue-link"}, it.conversation_id)),
       el("td", {}, it.kind === "dispute" ? "申诉" : (it.kind === "adjudicate" ? "reviewers differ: " + it.labels_differ.join(", ") : it.reason)),
       el("td", {}, it.uncertainty !== undefined ? it.uncertainty.toFixed(2) : ""),
-      el("td", {class: it.overdue ? "overdue" : ""}, it.due_at ? fmtTime(it.due_at) + (it.overdue ? " overdue" : "") : "")));
+      el("td", {class: it.overdue ? "overdue" : ""}, it.due_at ? fmtDeadline(it.due_at, q.timezone) + (it.overdue ? " overdue" : "") : "")));
   });
   if (!q.items.length) body.appendChild(el("tr", {}, el("td", {colspan: 6}, "Nothing to review. 队列为空")));
 }
@@ -180,6 +193,8 @@ async function openItem(id) {
     p ? `model ${p.model.name} ${p.model.version}` : "no prediction"].filter(Boolean).join(" · ");
   renderStatus();
   renderChat(item);
+  renderEvidenceFeedback(item);  // review-evidence.js: verdicts on the chips, missed spans
+  renderSpeakerChecks(item);  // review-speakers.js: who said a turn of a call
   renderHeads();
   renderReviews();
   renderItemDisputes();
@@ -255,10 +270,22 @@ function renderChat(item) {
   }
 }
 
+// An agent who may still dispute the score picks the labels they think are right on the same
+// buttons; the dispute sends the ones that differ from the score (an optional proposal).
+function proposing() { return can("agent") && state.item && !state.item.disputes.length; }
+
+function proposedLabels() {
+  const current = Object.assign({}, state.item.prediction ? state.item.prediction.labels : {}, state.item.task.final_labels || {});
+  const out = {};
+  for (const [head, value] of Object.entries(state.selected)) if (current[head] !== value) out[head] = value;
+  return Object.keys(out).length ? out : null;
+}
+
 function renderHeads() {
   const item = state.item;
   const box = clear($("heads"));
   const p = item.prediction;
+  const editable = item.can_review || proposing();
   Object.entries(item.labels).forEach(([head, values], h) => {
     const fs = el("fieldset", {class: "head", dataset: {head}},
       el("legend", {}, HEAD_NAMES[head] || head, " ",
@@ -267,7 +294,7 @@ function renderHeads() {
       const prob = p && p.probs[head] ? p.probs[head][value] : null;
       const predicted = p && p.labels[head] === value;
       const btn = el("button", {type: "button", class: "choice", dataset: {head, value},
-        "aria-pressed": state.selected[head] === value ? "true" : "false", disabled: !item.can_review,
+        "aria-pressed": state.selected[head] === value ? "true" : "false", disabled: !editable,
         title: `${head} = ${value} (key ${KEYS[h][v]})`, onclick: () => choose(head, value)},
         el("span", {class: "val"}, value),
         el("span", {class: "row"}, el("span", {class: "prob"}, prob === null ? "" : (prob * 100).toFixed(0) + "%"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -187,3 +188,82 @@ def httpx_client(url: str):
     import httpx
 
     return httpx.Client(base_url=url, timeout=10)
+
+
+@pytest.fixture
+def double_url(engine, settings):
+    """dbl goes to two reviewers and zhang-first has reviewed it; mine-1 is agent a-017's."""
+    from kefuqa.labeling.reviews import save_review
+
+    recs = [(1, record("dbl", "a-018", top=0.5)), (2, record("mine-1", "a-017", top=0.6))]
+    convs = {"dbl": conversation("dbl", "a-018"), "mine-1": conversation("mine-1", "a-017")}
+    with session(engine, write=True) as s:
+        import_scores(s, recs, convs, masker=PiiMasker(), actor="test", shares=(1.0, 0.0, 1.0), now=T0)
+    u = users(engine, ("zhang-first", "reviewer", None), ("li-second", "reviewer", None), ("a-017", "agent", None))
+    first = {"politeness": "poor", "emotional_control": "poor", "resolution": "unresolved", "sentiment": "negative"}
+    with session(engine, write=True) as s:
+        save_review(s, u["zhang-first"], "dbl", first, version=1, comment="FIRST-COMMENT 太敷衍", now=T0)
+    with Server(create_app(settings, ReviewConfig(file_days=None))) as srv:
+        yield srv.url
+
+
+def _login(browser, url: str, name: str):
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, timezone_id="Europe/London")
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    page.goto(url + "/review")
+    page.fill("#login-name", name)
+    page.fill("#login-password", PASSWORD)
+    page.click("#login-submit")
+    return context, page, problems
+
+
+def test_the_second_reviewer_works_blind_in_the_browser(browser, double_url):
+    expect = playwright_api.expect
+    context, page, problems = _login(browser, double_url, "li-second")
+    expect(page.locator("#queue-table tbody tr").first.locator("a.queue-link")).to_have_text("dbl")
+    page.keyboard.press("Enter")
+    expect(page.locator("#item-title")).to_have_text("dbl")
+    expect(page.locator("#item-status")).to_contain_text("blind")
+    page.click("#item-audit-box summary")
+    page.wait_for_load_state("networkidle")  # the audit trail has loaded
+    expect(page.locator("#item-audit li")).to_have_count(0)  # zhang-first's save stays hidden
+    politeness = page.locator('fieldset[data-head="politeness"]')
+    expect(politeness.locator('button[data-value="good"]')).to_have_attribute("aria-pressed", "true")  # the model's
+    body = page.locator("body").inner_text()
+    assert "zhang-first" not in body and "FIRST-COMMENT" not in body
+
+    page.keyboard.press("2")  # politeness → fair, then save: the blind phase is over for li-second
+    page.keyboard.press("Enter")
+    expect(page.locator("#toast")).to_contain_text("Saved")
+    expect(page.locator("#item-reviews")).to_contain_text("FIRST-COMMENT")
+    expect(page.locator("#item-audit li")).to_have_count(2)
+    assert problems == []
+    context.close()
+
+
+def test_an_agent_proposes_labels_with_a_dispute_in_the_browser(browser, double_url, engine):
+    from kefuqa.labeling.models import Dispute
+
+    expect = playwright_api.expect
+    context, page, problems = _login(browser, double_url, "a-017")
+    expect(page.locator("#mine-table tbody tr")).to_have_count(1)
+    page.click("#mine-table a")
+    expect(page.locator("#item-title")).to_have_text("mine-1")
+    sentiment = page.locator('fieldset[data-head="sentiment"]')
+    sentiment.locator('button[data-value="negative"]').click()  # the agent's proposal
+    expect(sentiment.locator('button[data-value="negative"]')).to_have_attribute("aria-pressed", "true")
+    page.fill("#dispute-reason", "客户最后很生气，情绪应为negative")
+    page.click("#dispute-file")
+    card = page.locator("#item-disputes .dispute-card")
+    expect(card.locator(".proposed")).to_have_text("proposed 建议: sentiment=negative")
+    # the deadline shows in the review zone, named, although the browser is in London
+    expect(card.locator(".due")).to_contain_text("Asia/Shanghai")
+    with session(engine) as s:
+        dispute = s.query(Dispute).one()
+        assert dispute.requested_labels == {"sentiment": "negative"}
+    local = dispute.due_at.astimezone(ZoneInfo("Asia/Shanghai"))
+    expect(card.locator(".due")).to_contain_text(f"{local:%Y/%m/%d} 23:59")
+    assert problems == []
+    context.close()

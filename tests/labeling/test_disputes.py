@@ -63,7 +63,7 @@ def test_dispute_lifecycle_with_deadlines(engine):
         with pytest.raises(Invalid, match="give a reason"):
             file_dispute(s, agent, cfg, "c1", "  ", now=T0)
         # 3 working days to file: Tue, Thu, Fri (Wednesday is a holiday) → until Friday 23:59
-        with pytest.raises(Invalid, match=r"too late.*3 working days.*2026-03-06T15:59"):
+        with pytest.raises(Invalid, match=r"too late.*3 working days.*until 2026-03-06 23:59 Asia/Shanghai"):
             file_dispute(s, agent, cfg, "c2", "late", now=sh(2026, 3, 9, 9))
         d = file_dispute(s, agent, cfg, "c1", "客户最后说了谢谢，情绪应为positive", {"sentiment": "positive"},
                          now=sh(2026, 3, 6, 20))
@@ -183,7 +183,8 @@ def test_a_reviewer_cannot_overturn_a_lead_adjudication_through_a_dispute(engine
 
     cfg = ReviewConfig(file_days=None)
     load(engine, [("c1", "a-1", 0.9)], now=T0)
-    u = users(engine, ("a-1", "agent", None), ("rev", "reviewer", None), ("boss", "lead", None))
+    u = users(engine, ("a-1", "agent", None), ("rev", "reviewer", None), ("boss", "lead", None),
+              ("boss2", "lead", None))
     labels = {"politeness": "poor", "emotional_control": "fair", "resolution": "resolved", "sentiment": "neutral"}
     with session(engine, write=True) as s:
         task = task_of(s, "c1")
@@ -194,8 +195,8 @@ def test_a_reviewer_cannot_overturn_a_lead_adjudication_through_a_dispute(engine
     with pytest.raises(Forbidden, match="only a lead can overturn"), session(engine, write=True) as s:
         answer_dispute(s, u["rev"], cfg, d["id"], "overturned", "同意申诉", labels={"politeness": "good"},
                        version=d["version"], now=T0)
-    with session(engine, write=True) as s:  # upholding stays open to the reviewer, and a lead may overturn
-        answer_dispute(s, u["boss"], cfg, d["id"], "overturned", "同意申诉", labels={"politeness": "good"},
+    with session(engine, write=True) as s:  # upholding stays open to the reviewer, and another lead may overturn
+        answer_dispute(s, u["boss2"], cfg, d["id"], "overturned", "同意申诉", labels={"politeness": "good"},
                        version=d["version"], now=T0)
 
 
@@ -204,7 +205,7 @@ def test_notes_are_stored_with_pii_masked_in_the_store_and_the_audit_log(engine)
 
     cfg = ReviewConfig(file_days=None)
     load(engine, [("c1", "a-1", 0.9)], now=T0)
-    u = users(engine, ("a-1", "agent", None), ("rev", "reviewer", None))
+    u = users(engine, ("a-1", "agent", None), ("rev", "reviewer", None), ("rev2", "reviewer", None))
     labels = {"politeness": "good", "emotional_control": "good", "resolution": "resolved", "sentiment": "neutral"}
     with session(engine, write=True) as s:
         task = task_of(s, "c1")
@@ -212,7 +213,7 @@ def test_notes_are_stored_with_pii_masked_in_the_store_and_the_audit_log(engine)
                     now=T0)
         d = file_dispute(s, u["a-1"], cfg, "c1", "我的卡号6222021234567890123 不对", now=T0)
     with session(engine, write=True) as s:
-        answer_dispute(s, u["rev"], cfg, d["id"], "upheld", "身份证110105199003071234已核对", version=d["version"],
+        answer_dispute(s, u["rev2"], cfg, d["id"], "upheld", "身份证110105199003071234已核对", version=d["version"],
                        now=T0)
     with session(engine) as s:
         stored = " ".join(str(e) for e in audit.entries(s, conversation_id="c1"))
