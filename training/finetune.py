@@ -29,6 +29,7 @@ from kefuqa.models.encoder.embed import DEFAULT_PREFIX, mean_pool
 from kefuqa.models.neural.features import EMBED_DIM, build_inputs, kept_turns, turn_text
 from kefuqa.models.neural.head import ConversationHead
 from kefuqa.training.dataset import label_targets
+from kefuqa.training.progress import steps as progress
 from kefuqa.training.rationale import rationale_loss, rationale_targets
 
 ENCODER_FILES = ("tokenizer.json", "tokenizer_config.json", "kept_ids.json", "conversion.json")
@@ -126,7 +127,7 @@ def finetune(convs: list[Conversation], encoder_dir: Path, out: Path, cfg: Finet
         order = list(range(len(convs)))
         random.Random(cfg.seed + epoch).shuffle(order)
         total = 0.0
-        for step in range(steps):
+        for step in progress(range(steps), f"fine-tune epoch {epoch + 1}/{cfg.epochs}", "batch"):
             batch = [convs[i] for i in order[step * cfg.batch_size : (step + 1) * cfg.batch_size]]
             inp = build_inputs(batch, rules, live)  # one encoder call: the batch's distinct texts
             turns = live.turn_tensor(batch, inp.turns, inp.mask)

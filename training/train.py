@@ -49,6 +49,7 @@ from kefuqa.training.dataset import (
 from kefuqa.training.evaluation import evaluate_predictions, evidence_hits, per_channel
 from kefuqa.training.export import INT8_RECIPE, export_encoder, export_head, quantize_int8
 from kefuqa.training.finetune import FinetuneConfig, apply_lora, finetune
+from kefuqa.training.progress import steps
 from kefuqa.training.rationale import rationale_loss, rationale_targets
 
 SENT_CLASSES = ("negative", "neutral", "positive")  # turn-sentiment head order
@@ -129,8 +130,9 @@ class CachedEmbedder:
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         todo = [t for t in dict.fromkeys(texts) if t not in self.cache]
-        if todo:
-            self.cache.update(zip(todo, self._embed(todo)))
+        chunk = 512
+        for i in steps(range(0, len(todo), chunk), f"embedding {len(todo)} texts", "chunk", -(-len(todo) // chunk)):
+            self.cache.update(zip(todo[i : i + chunk], self._embed(todo[i : i + chunk])))
         return np.stack([self.cache[t] for t in texts]) if texts else np.zeros((0, 384), np.float32)
 
     def save(self) -> None:
@@ -246,7 +248,7 @@ def fit_head(cfg: TrainConfig, train: BatchInputs, train8: BatchInputs, y: np.nd
     sx, sy = sent_xy
     best, best_state, best_epoch, patience = -1.0, None, 0, 12
     gen = torch.Generator().manual_seed(seed)
-    for epoch in range(cfg.epochs):
+    for epoch in steps(range(cfg.epochs), f"head seed {seed} (early stopping)", "epoch"):
         head.train()
         order = torch.randperm(len(t), generator=gen)
         sorder = torch.randperm(len(sx), generator=gen)

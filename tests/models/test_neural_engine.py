@@ -109,3 +109,31 @@ def test_int8_encoder_keeps_layer_norm_unfused(model_dir):
     assert "SkipLayerNormalization" not in ops
     assert ops.count("LayerNormalization") == 24 and ops.count("QAttention") == 12
     assert ops.count("MatMulInteger") == 36 and ops.count("DynamicQuantizeLinear") == 48
+
+
+def test_eval_scores_any_registry_version_and_says_which(model_dir):
+    import json as _json
+    import subprocess
+    import sys
+
+    home, version = model_dir.parents[1], model_dir.name
+    env = {"KEFUQA_HOME": str(home), "PATH": str(Path(sys.executable).parent)}
+    examples = Path(__file__).resolve().parents[2] / "examples" / "conversations.jsonl"
+
+    def run(*argv: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "kefuqa.cli", "eval", str(examples), *argv],
+                              capture_output=True, text=True, env=env, timeout=300)
+
+    by_version, champion = run("--version", version, "--json"), run("--json")
+    assert by_version.returncode == 0, by_version.stderr
+    assert _json.loads(by_version.stdout)["engine"]["version"] == version
+    assert _json.loads(by_version.stdout)["labels"] == _json.loads(champion.stdout)["labels"]
+    # The adapters travel with the model: a retrain with its recipe reuses them.
+    assert (model_dir / "lora" / "adapter_model.safetensors").exists()
+    unknown = run("--version", "2020.01.01-nope")
+    assert unknown.returncode == 2 and "no model version '2020.01.01-nope'" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+    no_challenger = run("--version", "challenger")
+    assert no_challenger.returncode == 2 and "no challenger" in no_challenger.stderr
+    rules = run("--version", version, "--engine", "rules")
+    assert rules.returncode == 2 and "--engine rules" in rules.stderr

@@ -60,3 +60,25 @@ def test_cli_promote_refuses_with_exit_1(tmp_path):
                              env=env, timeout=120).stdout
     assert "* v1" in listing and "  v2" in listing
     assert json.loads((tmp_path / "registry" / "champion.json").read_text())["current"] == "v1"
+
+
+def test_challenger_follows_training_promotion_and_rollback(tmp_path):
+    reg = Registry(tmp_path / "registry")
+    add(reg, tmp_path, meta("v1", (0.9,) * 4))
+    reg.promote("v1")
+    assert reg.resolve("champion") == "v1" and reg.challenger() is None
+    with pytest.raises(RegistryError, match="no challenger"):
+        reg.resolve("challenger")
+    add(reg, tmp_path, meta("v2", (0.95,) * 4))
+    reg.set_challenger("v2")
+    assert reg.resolve("challenger") == "v2" and reg.resolve("v1") == "v1"
+    with pytest.raises(RegistryError, match="no model version 'v9'"):
+        reg.resolve("v9")
+    reg.promote("v2")  # the challenger wins: it is the champion now, and no longer the challenger
+    assert reg.current() == "v2" and reg.challenger() is None
+    assert reg.rollback() == "v1" and reg.challenger() == "v2"  # demoted, still at hand
+
+
+def test_resolve_without_a_champion_says_how_to_get_one(tmp_path):
+    with pytest.raises(RegistryError, match="build-default"):
+        Registry(tmp_path / "registry").resolve("champion")

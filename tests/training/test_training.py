@@ -47,22 +47,6 @@ def test_training_a_few_steps_writes_a_loadable_artifact(tmp_path):
         assert again["metrics"]["ece"][name] == pytest.approx(ece, abs=0.01)
 
 
-def test_mlflow_records_params_metrics_and_artifacts(tmp_path, monkeypatch):
-    import mlflow
-
-    from kefuqa.training.tracking import log_run
-
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    art = tmp_path / "art"
-    art.mkdir()
-    (art / "model.json").write_text("{}")
-    run_id = log_run(tmp_path / "home", {"seed": 13}, {"f1_politeness": 0.9}, art)
-    run = mlflow.get_run(run_id)
-    assert run.data.params["seed"] == "13" and run.data.metrics["f1_politeness"] == 0.9
-    assert (tmp_path / "home" / "mlflow.db").exists()
-    assert [a.path for a in mlflow.MlflowClient().list_artifacts(run_id)] == ["model.json"]
-
-
 def test_lora_finetune_ships_adapters_that_rebuild_the_tuned_encoder(tmp_path):
     """Stage 1 on tiny data: adapters are written, merged into the converted
     encoder they change its embeddings, and the artifact (adapters + head)

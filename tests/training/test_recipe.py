@@ -1,0 +1,75 @@
+"""A model's recipe: stored with it, reused by ``kefuqa train --from-reviews`` unless a
+flag says otherwise."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from kefuqa.models.registry import Registry
+from kefuqa.training.cli import RECIPE_DEFAULTS, _recipe, register
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    return parser.parse_args(["train", "--out", "runs/x", *argv])
+
+
+def _champion(tmp_path, recipe: dict | None) -> Registry:
+    reg = Registry(tmp_path / "registry")
+    src = tmp_path / "src"
+    (src / "lora").mkdir(parents=True)
+    meta = {"name": "m", "version": "v1", "created": "2026-12-01T00:00:00", "data_hash": "d", "split_hash": "s",
+            "metrics": {"macro_f1": dict.fromkeys(("politeness", "emotional_control", "resolution", "sentiment"), 0.9)}}
+    reg.add(src, meta | ({"recipe": recipe} if recipe else {}))
+    reg.promote("v1")
+    return reg
+
+
+def test_defaults_without_reviews_even_when_the_champion_has_a_recipe(tmp_path):
+    reg = _champion(tmp_path, {"consistency": 1.0, "ensemble": 7, "lora": "own"})
+    assert _recipe(_args(), reg) == RECIPE_DEFAULTS
+
+
+def test_from_reviews_takes_the_champions_recipe_and_its_adapters(tmp_path):
+    reg = _champion(tmp_path, {"consistency": 1.0, "ensemble": 7, "augment": 1, "lora": "own", "finetune_epochs": 0})
+    recipe = _recipe(_args("--from-reviews"), reg)
+    assert recipe["consistency"] == 1.0 and recipe["ensemble"] == 7
+    assert recipe["lora"] == str(reg.path("v1") / "lora") and recipe["finetune_epochs"] == 0
+
+
+def test_a_given_flag_overrides_the_champions_recipe(tmp_path):
+    reg = _champion(tmp_path, {"consistency": 1.0, "ensemble": 7, "lora": "own"})
+    recipe = _recipe(_args("--from-reviews", "--ensemble", "2", "--consistency", "0"), reg)
+    assert recipe["ensemble"] == 2 and recipe["consistency"] == 0.0 and recipe["lora"].endswith("lora")
+
+
+def test_a_champion_without_a_recipe_gives_the_defaults(tmp_path):
+    reg = _champion(tmp_path, None)
+    assert _recipe(_args("--from-reviews"), reg) == RECIPE_DEFAULTS
+
+
+def test_reviewed_conversations_go_through_the_split_and_leakage_filter(tmp_path):
+    """A reviewed (corrected) copy of a test or outside conversation must not reach training."""
+    from kefuqa.training.dataset import load_corpus
+    from kefuqa.training.train import TrainConfig, _corpus
+
+    corpus = sorted((Path(__file__).parents[2] / "training" / "data" / "hand").glob("*.jsonl"))[:1]
+    outside = sorted((Path(__file__).parents[2] / "training" / "data" / "outside").glob("*.jsonl"))[:1]
+    convs = load_corpus(corpus)
+    test_ids = [c.id for c in convs[:20]]
+    test_copy = convs[0].model_copy(update={"id": "reviewed-copy-of-a-test-conversation"})
+    outside_copy = load_corpus(outside)[0].model_copy(update={"id": "reviewed-copy-of-an-outside-conversation"})
+    fresh = convs[-1].model_copy(update={"id": "reviewed-fresh"})
+    same_id = convs[1].model_copy(update={"id": test_ids[1]})
+    cfg = TrainConfig(data=corpus, out=tmp_path, encoder_dir=tmp_path, test_ids=test_ids, outside=outside,
+                      extra_train=[test_copy, outside_copy, fresh, same_id])
+    _, _, _, sp = _corpus(cfg)
+    train_ids = {c.id for c in sp.train}
+    assert "reviewed-copy-of-a-test-conversation" not in train_ids
+    assert "reviewed-copy-of-an-outside-conversation" not in train_ids
+    assert {"reviewed-copy-of-a-test-conversation", "reviewed-copy-of-an-outside-conversation"} <= set(
+        sp.dropped_near_duplicates)
+    assert "reviewed-fresh" in train_ids  # a correction of a training conversation is trained on
+    assert [c.id for c in sp.test].count(test_ids[1]) == 1  # a reviewed copy never doubles a test conversation
