@@ -8,9 +8,17 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 LABELS: dict[str, tuple[str, ...]] = {
     "politeness": ("good", "fair", "poor"),
@@ -38,12 +46,31 @@ def check_safe_text(v: str) -> str:
     return v
 
 
+def drop_absent_customer(data: Any) -> Any:
+    """A dump without ``customer_id`` when there is none, so transcripts and records
+    without one serialise exactly as they did before the field existed."""
+    return drop_absent(data, ("customer_id",))
+
+
+def drop_absent(data: Any, keys: tuple[str, ...]) -> Any:
+    """A dump without those of ``keys`` that are None: optional fields of the compatible
+    extensions (docs/pipeline.md, docs/phone-calls.md) are left out where they do not apply."""
+    if isinstance(data, dict):
+        for key in keys:
+            if key in data and data[key] is None:
+                del data[key]
+    return data
+
+
 class Turn(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     speaker: Speaker
     text: str
     ts: datetime | None = None
+    # Beyond transcript.md (a compatible extension, docs/phone-calls.md): when a call turn
+    # ends, as ASR gives it; ``ts`` is then when it starts.
+    end_ts: datetime | None = None
 
     @field_validator("text")
     @classmethod
@@ -51,6 +78,20 @@ class Turn(BaseModel):
         if not v.strip():
             raise ValueError("empty text")
         return check_safe_text(v)
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> Turn:
+        if self.ts is not None and self.end_ts is not None:
+            if (self.ts.tzinfo is None) != (self.end_ts.tzinfo is None):
+                raise ValueError("end_ts and ts must both have a UTC offset or both have none")
+            if self.end_ts < self.ts:
+                raise ValueError(f"end_ts {self.end_ts.isoformat()} is before ts {self.ts.isoformat()}")
+        return self
+
+    # No return annotation: pydantic then publishes the model's own serialisation schema.
+    @model_serializer(mode="wrap")
+    def _without_absent_end(self, handler: SerializerFunctionWrapHandler):
+        return drop_absent(handler(self), ("end_ts",))
 
 
 class Labels(BaseModel):
@@ -73,6 +114,9 @@ class Conversation(BaseModel):
     started_at: datetime | None = None
     turns: list[Turn] = Field(min_length=1)
     labels: Labels | None = None
+    # Beyond transcript.md (a compatible extension, docs/pipeline.md): who the customer
+    # is, so grading can find repeat contacts. Scoring replaces it with a keyed pseudonym.
+    customer_id: str | None = None
 
     @field_validator("id", "agent_id")
     @classmethod
@@ -80,6 +124,21 @@ class Conversation(BaseModel):
         if not v.strip():
             raise ValueError("must be a non-empty string")
         return check_safe_text(v)
+
+    @field_validator("customer_id", mode="before")
+    @classmethod
+    def _customer_id(cls, v: object) -> object:
+        # CRMs often number their customers; a blank cell means "not known".
+        if isinstance(v, int) and not isinstance(v, bool):
+            return str(v)
+        if isinstance(v, str):
+            return check_safe_text(v.strip()) or None
+        return v
+
+    # No return annotation: pydantic then publishes the model's own serialisation schema.
+    @model_serializer(mode="wrap")
+    def _without_absent_customer(self, handler: SerializerFunctionWrapHandler):
+        return drop_absent_customer(handler(self))
 
 
 class ModelInfo(BaseModel):
@@ -101,6 +160,11 @@ class Evidence(BaseModel):
     text: str
 
 
+# The call metrics of a voice record's ``metrics`` (docs/phone-calls.md).
+CALL_METRICS: tuple[str, ...] = ("silence_share", "longest_silence_s", "overlaps", "interruptions", "talk_ratio",
+                                 "hold_events", "holds_unannounced", "holds_unthanked", "hold_etiquette")
+
+
 class Metrics(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -113,6 +177,32 @@ class Metrics(BaseModel):
     customer_turns: int | None = None
     longest_wait_s: float | None = None
     duration_s: float | None = None
+    # Call metrics (docs/phone-calls.md): voice records only, left out of other records.
+    silence_share: float | None = None
+    longest_silence_s: float | None = None
+    overlaps: int | None = None
+    interruptions: int | None = None
+    talk_ratio: float | None = None
+    hold_events: int | None = None
+    holds_unannounced: int | None = None
+    holds_unthanked: int | None = None
+    hold_etiquette: float | None = None
+
+    # No return annotation: pydantic then publishes the model's own serialisation schema.
+    @model_serializer(mode="wrap")
+    def _without_call_metrics(self, handler: SerializerFunctionWrapHandler):
+        data = handler(self)
+        # A voice record always counts its holds; without that count the record is no call.
+        return data if data.get("hold_events") is not None else drop_absent(data, CALL_METRICS)
+
+
+class RoleFlag(BaseModel):
+    """A voice turn whose text reads like the other role (docs/phone-calls.md): the scorers
+    treat it as said by ``likely_speaker``, with probability ``p``."""
+
+    turn: int = Field(ge=0)
+    likely_speaker: Literal["agent", "customer"]
+    p: float = Field(ge=0.0, le=1.0)
 
 
 class ScoreRecord(BaseModel):
@@ -122,6 +212,9 @@ class ScoreRecord(BaseModel):
 
     id: str
     agent_id: str
+    # Beyond scores.md: the customer's keyed pseudonym (never the raw id), when the
+    # transcript named one; grading finds repeat contacts by it.
+    customer_id: str | None = None
     # Added beyond scores.md's minimum so grading can place a record in a period.
     started_at: datetime | None = None
     channel: Channel = "chat"
@@ -134,6 +227,14 @@ class ScoreRecord(BaseModel):
     # Labels a QA reviewer confirmed or corrected; they override ``labels``
     # wherever scores are consumed (grading, exports).
     reviewed_labels: dict[str, str] | None = None
+    # Beyond scores.md (docs/phone-calls.md): voice records only, the turns the
+    # speaker-role check flagged; absent from chat records.
+    role_flags: list[RoleFlag] | None = None
+
+    # No return annotation: pydantic then publishes the model's own serialisation schema.
+    @model_serializer(mode="wrap")
+    def _without_absent_customer(self, handler: SerializerFunctionWrapHandler):
+        return drop_absent(handler(self), ("customer_id", "role_flags"))
 
     def effective_labels(self) -> dict[str, str]:
         out = self.labels.model_dump()

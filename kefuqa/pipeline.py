@@ -16,6 +16,8 @@ pool) and hands the records back in the order the chunks were submitted.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -29,14 +31,37 @@ from kefuqa.text.pii import PiiMasker
 T = TypeVar("T")
 
 
+def customer_pseudonym(customer_id: str, masker: PiiMasker) -> str:
+    """What a record carries for a customer: a keyed digest of the whole id
+    (``KEFUQA_PII_ID_KEY``), ``[客户#…]``. A customer id names a person, so, unlike a
+    conversation id, none of it is kept, whether PII masking is on or off; the same
+    id and key always give the same pseudonym, so grading can still count repeats."""
+    key = (masker.id_key or "kefuqa-pii-id").encode("utf-8")
+    # "customer" in the message keeps these digests apart from the ones ``mask_id`` makes.
+    message = b"customer\x1f" + customer_id.encode("utf-8", "surrogatepass")
+    return f"[客户#{hmac.new(key, message, hashlib.sha256).hexdigest()[:16]}]"
+
+
 def mask_conversation(conv: Conversation, masker: PiiMasker) -> Conversation:
-    """A copy with every turn's text masked and PII inside the ids pseudonymised
-    (``PiiMasker.mask_id``); the original is not kept."""
+    """A copy with every turn's text masked, PII inside the ids pseudonymised
+    (``PiiMasker.mask_id``) and the customer id replaced by its pseudonym; the
+    original is not kept."""
+    if conv.customer_id is not None:
+        conv = conv.model_copy(update={"customer_id": customer_pseudonym(conv.customer_id, masker)})
     if not masker.enabled:
         return conv
     turns = [t.model_copy(update={"text": masker.mask(t.text)}) for t in conv.turns]
     return conv.model_copy(update={"turns": turns, "id": masker.mask_id(conv.id),
                                    "agent_id": masker.mask_id(conv.agent_id)})
+
+
+def with_customer(record: ScoreRecord, conv: Conversation) -> ScoreRecord:
+    """The record with the (pseudonymised) customer of the conversation it scores. Engines
+    build records from what they score; the customer is the pipeline's to carry, and a
+    record without one is left exactly as the engine built it."""
+    if conv.customer_id is None:
+        return record
+    return record.model_copy(update={"customer_id": conv.customer_id})
 
 
 class BatchEngine(Protocol):
@@ -161,7 +186,9 @@ def _collect(scorer: Submitter, chunk: Chunk, handle: Any, masker: PiiMasker, is
         if not isolate_failures:
             raise
         return _one_by_one(scorer, chunk, masker)
-    return ScoredChunk(chunk.last_line, chunk.items, chunk.conversations, records, chunk.rejects)
+    convs = chunk.conversations
+    records = [with_customer(r, c) for r, c in zip(records, convs)]
+    return ScoredChunk(chunk.last_line, chunk.items, convs, records, chunk.rejects)
 
 
 def _one_by_one(scorer: Submitter, chunk: Chunk, masker: PiiMasker) -> ScoredChunk:
@@ -172,7 +199,7 @@ def _one_by_one(scorer: Submitter, chunk: Chunk, masker: PiiMasker) -> ScoredChu
     failed: list[dict[str, Any]] = []
     for line, conv in chunk.lined:
         try:
-            records.extend(to_records(scorer.result(scorer.submit([conv]))))
+            records.extend(with_customer(r, conv) for r in to_records(scorer.result(scorer.submit([conv]))))
         except Exception as exc:  # noqa: BLE001 - reported on that conversation's reject line
             reason = masker.mask(f"could not score: {type(exc).__name__}: {exc}")[:500]
             failed.append({"line": line, "id": conv.id, "reason": reason, "raw": None})

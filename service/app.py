@@ -26,14 +26,17 @@ from kefuqa.contract import Conversation
 from kefuqa.http_errors import ERROR_RESPONSES, use_error_body
 from kefuqa.http_limits import BodyLimitMiddleware, route_label
 from kefuqa.models.engine import Engine, create_engine
+from kefuqa.models.neural.embedding_cache import new_cache
+from kefuqa.service.alert_memory import AlertMemory, LocalAlertMemory, RedisAlertMemory
 from kefuqa.service.alerts import AlertThresholds
 from kefuqa.service.auth import key_ok, load_key_hashes
 from kefuqa.service.batcher import DynamicBatcher
-from kefuqa.service.deps import Model
+from kefuqa.service.deps import AlertDesk, Model
 from kefuqa.service.errors import ApiError
 from kefuqa.service.metrics import ServiceMetrics
 from kefuqa.service.routes import probes, scoring
-from kefuqa.settings import Settings
+from kefuqa.service.webhook import WebhookConfig, WebhookSender
+from kefuqa.settings import ServiceSettings, Settings
 from kefuqa.text.pii import PiiMasker
 
 log = logging.getLogger("kefuqa.service")
@@ -51,11 +54,14 @@ def create_app(settings: Settings, engine_factory: Callable[[], Engine] | None =
     app.state.settings = settings
     app.state.key_hashes = hashes
     app.state.masker = masker
-    app.state.thresholds = AlertThresholds(sentiment_drop=svc.alert_sentiment_drop, wait_s=svc.alert_wait_s)
+    app.state.alert_desk = alert_desk(svc)
     app.state.metrics = ServiceMetrics()
+    cache = new_cache(settings.embedding_cache_entries, settings.embedding_cache_mb) if engine_factory is None else None
+    if cache is not None:
+        app.state.metrics.watch_embedding_cache(cache.stats)
     app.state.engine_factory = engine_factory or partial(
         create_engine, settings.engine, rules_file=settings.rules_file, home=settings.home, threads=svc.threads,
-        micro_batch=settings.encoder_micro_batch)
+        micro_batch=settings.encoder_micro_batch, embedding_cache=cache)
     app.state.model = Model()
     if svc.cors_origins.strip():
         app.add_middleware(CORSMiddleware, allow_origins=[o.strip() for o in svc.cors_origins.split(",")],
@@ -83,12 +89,36 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     warm = Conversation(id="warmup", agent_id="-", turns=[{"speaker": "customer", "text": "在吗"},
                                                           {"speaker": "agent", "text": "您好，在的"}])
     await batcher.score([warm])
+    desk: AlertDesk = app.state.alert_desk
+    if desk.webhook is not None:
+        await desk.webhook.start()
     metrics.model_info.labels(name=engine.info.name, version=engine.info.version).set(1)
     model.engine, model.batcher, model.ready = engine, batcher, True
     log.info(json.dumps({"event": "ready", "model": engine.info.model_dump()}))
     yield
     model.ready = False
     await batcher.stop()
+    if desk.webhook is not None:
+        await desk.webhook.stop()
+    await desk.memory.close()
+
+
+def alert_desk(svc: ServiceSettings) -> AlertDesk:
+    """The alert thresholds, memory and webhook from the ``KEFUQA_ALERT_*`` settings."""
+    if svc.alert_webhook and svc.alert_webhook_secret is None:
+        raise ValueError("KEFUQA_ALERT_WEBHOOK is set but KEFUQA_ALERT_WEBHOOK_SECRET is not: "
+                         "webhook POSTs are signed, so set a secret and give it to the receiver")
+    thresholds = AlertThresholds(sentiment_drop=svc.alert_sentiment_drop, wait_s=svc.alert_wait_s,
+                                 live_max_age_s=svc.alert_live_max_age_s)
+    ttl_s = svc.alert_memory_hours * 3600
+    memory: AlertMemory = (RedisAlertMemory(svc.alert_redis_url, ttl_s) if svc.alert_redis_url
+                           else LocalAlertMemory(svc.alert_memory_conversations, ttl_s))
+    webhook = None
+    if svc.alert_webhook and svc.alert_webhook_secret is not None:
+        secret = svc.alert_webhook_secret.get_secret_value().encode("utf-8")
+        webhook = WebhookSender(WebhookConfig(svc.alert_webhook, secret, attempts=svc.alert_webhook_attempts,
+                                              backoff_s=svc.alert_webhook_backoff_s))
+    return AlertDesk(thresholds, memory, webhook)
 
 
 async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -14,9 +14,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from kefuqa.contract import LABELS, Conversation, ScoreRecord
+from kefuqa.contract import LABELS, Conversation
 from kefuqa.http_errors import error_response
 from kefuqa.io.readers import json_limit_reason
+from kefuqa.service.alerts import ScoredConversation
 from kefuqa.service.deps import EngineDep, MetricsDep, Scorer, ScorerDep, SettingsDep
 from kefuqa.service.errors import ApiError
 
@@ -40,7 +41,8 @@ async def read_json(request: Request) -> Any:
 
 
 async def score_one(request: Request, scorer: ScorerDep, metrics: MetricsDep, live: bool = False) -> JSONResponse:
-    """``live=true`` for a conversation still in progress: alerts then include a customer waiting now."""
+    """``live=true`` for a conversation still in progress: alerts then include a customer waiting
+    now, by the server clock, when the chat's last timestamp is recent (``KEFUQA_ALERT_LIVE_MAX_AGE_S``)."""
     conv = scorer.conversation(await read_json(request))
     metrics.batch_items.observe(1)
     return JSONResponse((await scorer.score([conv], live))[0])
@@ -95,8 +97,8 @@ def add_routes(router: APIRouter, max_batch_items: int) -> None:
     }
     batch_body = {"requestBody": {"required": True, "content": {"application/json": {"schema": batch_schema}}}}
     router.add_api_route(
-        "/v1/score", score_one, methods=["POST"], response_model=ScoreRecord, openapi_extra=conv_body,
-        summary="Score one conversation (finished or still in progress)",
+        "/v1/score", score_one, methods=["POST"], response_model=ScoredConversation, openapi_extra=conv_body,
+        summary="Score one conversation (finished or still in progress), with its alerts",
         responses={401: error_response("no or wrong API key"), 413: error_response("body too large"),
                    422: error_response("not a valid conversation; detail says why"),
                    503: error_response("model loading")})

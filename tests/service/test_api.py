@@ -116,16 +116,21 @@ def test_concurrent_requests_are_batched_and_answered_correctly(server):
 
 
 def test_live_conversation_alerts(server):
+    from datetime import UTC, datetime, timedelta
+
+    start = datetime.now(UTC) - timedelta(minutes=10)
+    ts = [(start + timedelta(seconds=s)).isoformat() for s in (0, 10, 20)]
     live = conv("live-1", [
-        {"speaker": "customer", "text": "谢谢，很满意", "ts": "2026-03-01T10:00:00+08:00"},
-        {"speaker": "agent", "text": "爱买不买", "ts": "2026-03-01T10:00:10+08:00"},
-        {"speaker": "customer", "text": "什么态度，我要投诉！！！差评", "ts": "2026-03-01T10:00:20+08:00"},
+        {"speaker": "customer", "text": "谢谢，很满意", "ts": ts[0]},
+        {"speaker": "agent", "text": "爱买不买", "ts": ts[1]},
+        {"speaker": "customer", "text": "什么态度，我要投诉！！！差评", "ts": ts[2]},
     ])
     with server.client() as c:
         alerts = c.post("/v1/score", json=live, params={"live": "true"}).json()["alerts"]
         finished = c.post("/v1/score", json=live).json()["alerts"]
     kinds = {a["type"] for a in alerts}
-    assert {"taboo", "sentiment_drop", "long_wait"} <= kinds  # the last customer message is long unanswered
+    # The last customer message has waited ~10 minutes by the server clock.
+    assert {"taboo", "sentiment_drop", "long_wait", "complaint_threat"} <= kinds
     assert "long_wait" not in {a["type"] for a in finished}
 
 
