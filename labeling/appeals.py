@@ -32,7 +32,7 @@ from .auth import Principal
 from .config import ReviewConfig
 from .disputes import calendar  # the same working days as the disputes
 from .models import GradeAppeal, GradeAppealStep, User
-from .workdays import utcnow
+from .workdays import local_text, utcnow
 
 # The rubric's five grades (grading/rubric.py). The review store may not import grading
 # (architecture.md), so they are named here too; a test keeps the two lists equal.
@@ -306,7 +306,7 @@ def reappeal(s: Session, user: Principal, cfg: ReviewConfig, appeal_id: int, rea
         raise Conflict(f"appeal #{a.id} is {effective_status(a, now)} at level {a.level}: "
                        "an appeal can be re-appealed once, after its result was notified")
     if a.reappeal_until is not None and now > a.reappeal_until:
-        raise Invalid(f"too late: a re-appeal was possible until {a.reappeal_until.isoformat(timespec='minutes')} "
+        raise Invalid(f"too late: a re-appeal was possible until {local_text(a.reappeal_until, cfg.timezone)} "
                       f"({days.reappeal} working days after the notification); the result is final")
     reason = _check_text(reason, "reason (why the decision is wrong)")
     window = a.reappeal_until
