@@ -16,6 +16,7 @@ import hashlib
 import json
 import multiprocessing as mp
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -26,10 +27,11 @@ from typing import Any
 from tqdm import tqdm
 
 from kefuqa.contract import Conversation
-from kefuqa.io.readers import InputError, read_conversations
+from kefuqa.io.readers import InputError, count_records, read_conversations
 from kefuqa.io.writers import ScoreOutputs
 from kefuqa.models.engine import Engine
 from kefuqa.pipeline import InProcess, ScoredChunk, Submitter, score_stream
+from kefuqa.service.interrupts import signals_held
 from kefuqa.settings import Settings
 from kefuqa.text.pii import PiiMasker
 
@@ -45,28 +47,38 @@ class EngineSpec:
     home: Path | None = None
     threads: int | None = None
     micro_batch: int | None = None
+    cache_entries: int = 0  # the turn-embedding cache each engine builds for itself (0: none)
+    cache_mb: float = 0.0
 
     def __call__(self) -> Engine:
         from kefuqa.models.engine import create_engine
+        from kefuqa.models.neural.embedding_cache import new_cache
 
         return create_engine(self.name, rules_file=self.rules_file, home=self.home, threads=self.threads,
-                             micro_batch=self.micro_batch)
+                             micro_batch=self.micro_batch, embedding_cache=new_cache(self.cache_entries, self.cache_mb))
 
 
 @dataclass(frozen=True)
 class BatchSummary:
+    """What one run did. After ``--resume``, ``scored`` and ``rejected`` count this run only
+    (so the rate is this run's); ``scored_before`` and ``rejected_before`` are the
+    interrupted run's."""
+
     scored: int
     rejected: int
     seconds: float
     output: Path | None
     rejects: Path | None
     resumed_from_line: int = 0
+    scored_before: int = 0
+    rejected_before: int = 0
 
     def line(self) -> str:
         where = f" → {self.output}" if self.output else ""
-        rej = f" (see {self.rejects})" if self.rejected and self.rejects else ""
+        rej = f" (see {self.rejects})" if self.rejects else ""
         rate = self.scored / self.seconds if self.seconds > 0 else 0.0
-        resumed = f", resumed after line {self.resumed_from_line}" if self.resumed_from_line else ""
+        resumed = (f", resumed after line {self.resumed_from_line} (already done: {self.scored_before} scored, "
+                   f"{self.rejected_before} rejected)") if self.resumed_from_line else ""
         return (f"scored {self.scored}, rejected {self.rejected}{rej}, {self.seconds:.2f} s "
                 f"({rate:.0f} conversations/s){resumed}{where}")
 
@@ -89,6 +101,11 @@ _WORKER_ENGINE: Engine | None = None
 
 def _init_worker(factory: EngineFactory) -> None:
     global _WORKER_ENGINE  # one engine per worker process, created once
+    # Ctrl-C, and SIGTERM from systemd or `kill -- -PGID`, reach the whole process group. The
+    # parent decides and stops the workers through the pool: a worker killed while it waits for
+    # work holds the pool's queue lock, and the pool would then hang for ever.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _WORKER_ENGINE = factory()
 
 
@@ -112,6 +129,8 @@ class _WorkerPool:
         return handle.get()
 
     def close(self) -> None:
+        """The workers finish the chunks they hold (at most two each) and exit. Also after an
+        interruption: ``Pool.terminate`` would wait for ever on a lock held by a killed worker."""
         self.pool.close()
         self.pool.join()
 
@@ -151,6 +170,8 @@ class _Run:
     scored: int = 0
     rejected: int = 0
     resumed_from_line: int = 0
+    scored_before: int = 0  # by the interrupted run this one resumes
+    rejected_before: int = 0
     resume_at: tuple[int, int] | None = None  # the complete byte sizes of records and rejects
 
     def advance(self, done: ScoredChunk, out_bytes: int, rej_bytes: int) -> None:
@@ -166,6 +187,20 @@ class _Run:
     def finish(self) -> None:
         if self.checkpoint is not None and self.checkpoint.exists():
             self.checkpoint.unlink()  # finished: nothing to resume
+
+    def stopped_note(self, output: Path | None) -> str:
+        """Where an interrupted run left its output, for the one-line message."""
+        if output is None:
+            return f"stopped after input line {self.line}"
+        if output.suffix == ".parquet":
+            return (f"{output} holds the records up to input line {self.line}; "
+                    "Parquet output cannot be resumed, score the input again")
+        return f"{output} is complete up to input line {self.line}; run the same command with --resume to finish"
+
+    def summary(self, seconds: float, output: Path | None, rejects: Path) -> BatchSummary:
+        return BatchSummary(self.scored - self.scored_before, self.rejected - self.rejected_before, seconds,
+                            output, rejects if self.rejected else None, self.resumed_from_line,
+                            self.scored_before, self.rejected_before)
 
 
 def _start_run(input_path: Path, output: Path | None, resume: bool) -> _Run:
@@ -187,7 +222,8 @@ def _start_run(input_path: Path, output: Path | None, resume: bool) -> _Run:
         raise InputError(f"{input_path} changed since the interrupted run ({ckpt}); resuming would mix "
                          "records of two inputs: score it again without --resume")
     run.line = run.resumed_from_line = state["line"]
-    run.scored, run.rejected = state["scored"], state["rejected"]
+    run.scored = run.scored_before = state["scored"]
+    run.rejected = run.rejected_before = state["rejected"]
     run.resume_at = (state["out_bytes"], state["rej_bytes"])
     return run
 
@@ -202,29 +238,42 @@ def score_file(
     workers: int = 1,
     resume: bool = False,
 ) -> BatchSummary:
+    """Score an archive (see the module's docstring). ``progress``: a bar on stderr; by default
+    only when stderr is a terminal. Ctrl-C or SIGTERM (raised as ``KeyboardInterrupt``) stops
+    the workers, leaves the output whole up to the last checkpoint and propagates with a
+    note saying how far the output goes."""
     masker = PiiMasker.from_settings(settings.pii)
     rejects = rejects or default_rejects_path(input_path, output)
     run = _start_run(input_path, output, resume)
     show = sys.stderr.isatty() if progress is None else progress
     t0 = time.perf_counter()
     pool = _WorkerPool(engine_factory, workers) if workers > 1 else None
-    # One worker scores in this process, with an engine built once, here.
-    scorer: Submitter = pool if pool is not None else InProcess(engine_factory())
     try:
-        with (
-            ScoreOutputs(output, rejects, run.resume_at) as out,
-            tqdm(disable=not show, unit=" conv", file=sys.stderr, initial=run.line) as bar,
-        ):
+        # One worker scores in this process, with an engine built once, here.
+        scorer: Submitter = pool if pool is not None else InProcess(engine_factory())
+        with ScoreOutputs(output, rejects, run.resume_at) as out, _progress_bar(input_path, run.line, show) as bar:
             items = read_conversations(input_path, settings.limits)
             for done in score_stream(items, scorer, masker, batch_size=settings.batch_size, after_line=run.line):
-                out.write_records(done.records)
-                for rec in done.rejects:
-                    out.write_reject(rec)
-                run.advance(done, *out.commit())
-                bar.update(done.items)
+                with signals_held():  # output, rejects and checkpoint move on together
+                    out.write_records(done.records)
+                    for rec in done.rejects:
+                        out.write_reject(rec)
+                    run.advance(done, *out.commit())
+                bar.update(done.last_line - bar.n)
+            bar.update(max((bar.total or 0) - bar.n, 0))  # blank lines at the end are not items
+    except KeyboardInterrupt as exc:
+        exc.add_note(run.stopped_note(output))
+        raise
     finally:
         if pool is not None:
             pool.close()
     run.finish()
-    return BatchSummary(run.scored, run.rejected, time.perf_counter() - t0, output,
-                        rejects if run.rejected else None, run.resumed_from_line)
+    return run.summary(time.perf_counter() - t0, output, rejects)
+
+
+def _progress_bar(input_path: Path, start_line: int, show: bool) -> tqdm:
+    """A bar over input lines, with the total (so a percentage and an ETA) where the input
+    can be counted ahead; a resumed run starts at the line it resumes after."""
+    total = count_records(input_path) if show else None
+    return tqdm(total=total, initial=start_line, disable=not show, unit=" conv", file=sys.stderr,
+                dynamic_ncols=True)

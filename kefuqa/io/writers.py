@@ -13,7 +13,7 @@ import os
 import re
 import sys
 from collections.abc import Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import IO, Any
 
@@ -98,7 +98,9 @@ class ScoreOutputs:
 
     ``resume_at`` is ``(out_bytes, rej_bytes)``, the sizes a checkpoint recorded as
     complete: both files are truncated to them and written on from there. Without it a
-    rejects file left by an earlier run is removed, so two runs never mix."""
+    rejects file left by an earlier run is removed, so two runs never mix. A run that stops
+    with an exception (Ctrl-C, SIGTERM) leaves both files as the last ``commit`` made them:
+    whole records only, matching the checkpoint."""
 
     def __init__(self, output: Path | None, rejects: Path, resume_at: tuple[int, int] | None = None) -> None:
         self.output, self.rejects = output, rejects
@@ -106,6 +108,7 @@ class ScoreOutputs:
         self.parquet: Any = None  # a ParquetRecordWriter; pyarrow is imported only for Parquet
         self.rej: IO[bytes] | None = None
         self._stack = ExitStack()
+        self._committed = resume_at or (0, 0)
         try:
             self._open_output(resume_at)
             self._open_rejects(resume_at)
@@ -116,8 +119,18 @@ class ScoreOutputs:
     def __enter__(self) -> ScoreOutputs:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self._stack.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        try:
+            if exc_type is not None:
+                self._rollback()
+        finally:
+            self._stack.close()
+
+    def _rollback(self) -> None:
+        for fh, size in ((self.out, self._committed[0]), (self.rej, self._committed[1])):
+            if fh is not None and fh is not sys.stdout.buffer:
+                with suppress(OSError):  # the disk error that stopped the run must not be hidden
+                    fh.truncate(size)
 
     def _open_output(self, resume_at: tuple[int, int] | None) -> None:
         output = self.output
@@ -171,4 +184,5 @@ class ScoreOutputs:
             self.rej.flush()
             os.fsync(self.rej.fileno())
             rej_bytes = self.rej.tell()
+        self._committed = (out_bytes, rej_bytes)
         return out_bytes, rej_bytes

@@ -100,3 +100,61 @@ def test_missing_file_and_directory_are_input_errors(tmp_path):
         _items(tmp_path / "nope.jsonl")
     with pytest.raises(InputError, match="is a directory"):
         _items(tmp_path)
+
+
+def test_count_records_counts_what_the_reader_numbers(tmp_path):
+    from kefuqa.io.readers import count_records
+
+    plain = tmp_path / "in.jsonl"
+    plain.write_text(json.dumps(conv("a")) + "\n\n" + json.dumps(conv("b")), encoding="utf-8")  # no final newline
+    gz = tmp_path / "in.jsonl.gz"
+    with gzip.open(gz, "wt", encoding="utf-8") as fh:
+        fh.write((json.dumps(conv("x")) + "\n") * 5)
+    arr = tmp_path / "in.json"
+    arr.write_text(" \n" + json.dumps([conv("a"), conv("b")]), encoding="utf-8")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    assert count_records(plain) == 3 == max(n for n, _ in _items(plain))
+    assert count_records(gz) == 5
+    assert count_records(arr) is None  # items, not lines: no cheap count
+    assert count_records(empty) == 0
+    assert count_records(tmp_path / "missing.jsonl") is None
+
+
+def _parquet_with_times(path, started_at, ts, **write_options):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    turns = [{"speaker": "customer", "text": "在吗", "ts": ts}, {"speaker": "agent", "text": "您好", "ts": ts}]
+    pq.write_table(pa.Table.from_pylist([{"id": "p", "agent_id": "a", "started_at": started_at, "turns": turns}]),
+                   path, **write_options)
+    [(_, c)] = _items(path)
+    assert isinstance(c, Conversation)
+    return c
+
+
+def test_parquet_timestamps_with_a_zone_keep_their_offset(tmp_path):
+    from datetime import datetime, timedelta, timezone
+    from zoneinfo import ZoneInfo
+
+    cst = timezone(timedelta(hours=8))
+    c = _parquet_with_times(tmp_path / "fixed.parquet", datetime(2026, 3, 1, 10, 22, 5, tzinfo=cst),
+                            datetime(2026, 3, 1, 10, 22, 6, tzinfo=cst))
+    assert c.started_at is not None and c.started_at.isoformat() == "2026-03-01T10:22:05+08:00"
+    assert c.turns[0].ts is not None and c.turns[0].ts.isoformat() == "2026-03-01T10:22:06+08:00"
+    named = ZoneInfo("America/New_York")
+    c = _parquet_with_times(tmp_path / "named.parquet", datetime(2026, 3, 1, 10, 22, 5, tzinfo=named),
+                            datetime(2026, 3, 1, 10, 22, 6, tzinfo=named))
+    assert c.started_at is not None and c.started_at.isoformat() == "2026-03-01T10:22:05-05:00"
+
+
+def test_parquet_timestamps_without_a_zone_are_shanghai_time_and_int96_is_utc(tmp_path):
+    from datetime import datetime
+
+    naive = datetime(2026, 3, 1, 10, 22, 5)
+    c = _parquet_with_times(tmp_path / "naive.parquet", naive, naive)
+    assert c.started_at is not None and c.started_at.isoformat() == "2026-03-01T10:22:05+08:00"
+    assert c.turns[1].ts is not None and c.turns[1].ts.isoformat() == "2026-03-01T10:22:05+08:00"
+    # Spark and Hive write INT96 timestamps as UTC instants.
+    c = _parquet_with_times(tmp_path / "int96.parquet", naive, naive, use_deprecated_int96_timestamps=True)
+    assert c.started_at is not None and c.started_at.isoformat() == "2026-03-01T10:22:05+00:00"
+    assert c.turns[0].ts is not None and c.turns[0].ts.utcoffset() is not None

@@ -1,9 +1,10 @@
-"""Batch scoring: worker processes, resume after kill -9, Parquet, Ray."""
+"""Batch scoring: worker processes, resume after kill -9, Parquet (Ray: test_ray.py)."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -61,38 +62,126 @@ def test_worker_processes_give_the_same_output_in_order(archive, reference, tmp_
     assert not checkpoint_path(out).exists()
 
 
-def test_resume_after_kill_9_scores_everything_exactly_once(archive, reference, tmp_path):
-    big = tmp_path / "big.jsonl"
-    archive_with_rejects(big, 30000)
-    out = tmp_path / "out.jsonl"
+@pytest.fixture(scope="module")
+def big(tmp_path_factory) -> Path:
+    """An archive long enough to be stopped part-way through."""
+    return archive_with_rejects(tmp_path_factory.mktemp("big") / "big.jsonl", 30000)
+
+
+@pytest.fixture(scope="module")
+def big_reference(big, tmp_path_factory) -> tuple[bytes, bytes]:
+    """``big`` scored in one uninterrupted run: its records and its rejects."""
+    full = tmp_path_factory.mktemp("big-ref") / "full.jsonl"
+    score_file(big, EngineSpec("rules"), Settings(), output=full, progress=False)
+    return full.read_bytes(), full.with_name("full.rejects.jsonl").read_bytes()
+
+
+def _start_and_wait_for_line(cmd: list[str], ckpt: Path, line: int, **popen) -> subprocess.Popen[str]:
+    """Start ``kefuqa score`` and wait until its checkpoint is past ``line``."""
     env = {**os.environ, "KEFUQA_BATCH_SIZE": "200"}
-    cmd = [KEFUQA, "score", str(big), "-o", str(out), "--engine", "rules", "--workers", "1"]
-    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.DEVNULL)
-    ckpt = checkpoint_path(out)
+    proc = subprocess.Popen(cmd, env=env, text=True, **popen)
     deadline = time.time() + 120
-    while time.time() < deadline and not (ckpt.exists() and json.loads(ckpt.read_text())["line"] > 3000):
+    while time.time() < deadline and not (ckpt.exists() and json.loads(ckpt.read_text())["line"] > line):
         time.sleep(0.05)
+    return proc
+
+
+def test_resume_after_kill_9_scores_everything_exactly_once(big, big_reference, tmp_path):
+    out = tmp_path / "out.jsonl"
+    cmd = [KEFUQA, "score", str(big), "-o", str(out), "--engine", "rules", "--workers", "1"]
+    ckpt = checkpoint_path(out)
+    proc = _start_and_wait_for_line(cmd, ckpt, 3000, stderr=subprocess.DEVNULL)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert ckpt.exists(), "the run finished before it could be killed"
     with out.open("ab") as fh:
         fh.write(b'{"id": "half-written')  # what a crash mid-write leaves behind
+    env = {**os.environ, "KEFUQA_BATCH_SIZE": "200"}
     res = subprocess.run(cmd + ["--resume"], env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert "resumed after line" in res.stderr
-    full = tmp_path / "full.jsonl"
-    score_file(big, EngineSpec("rules"), Settings(), output=full, progress=False)
-    assert out.read_bytes() == full.read_bytes()
-    assert (tmp_path / "out.rejects.jsonl").read_bytes() == (tmp_path / "full.rejects.jsonl").read_bytes()
+    assert (out.read_bytes(), (tmp_path / "out.rejects.jsonl").read_bytes()) == big_reference
     ids = [json.loads(line)["id"] for line in out.read_text(encoding="utf-8").splitlines()]
     assert len(ids) == len(set(ids))
+
+
+def test_sigterm_leaves_whole_records_and_resume_reports_only_its_own_work(big, big_reference, tmp_path):
+    out = tmp_path / "out.jsonl"
+    cmd = [KEFUQA, "score", str(big), "-o", str(out), "--engine", "rules", "--workers", "2"]
+    ckpt = checkpoint_path(out)
+    proc = _start_and_wait_for_line(cmd, ckpt, 2000, stderr=subprocess.PIPE)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    state = json.loads(ckpt.read_text())
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert err.startswith("kefuqa: terminated") and f"complete up to input line {state['line']}" in err
+    assert "--resume" in err
+    # Whole records only, exactly what the checkpoint describes.
+    assert out.stat().st_size == state["out_bytes"] and out.read_bytes().endswith(b"\n")
+    assert all(json.loads(line)["id"] for line in out.read_text(encoding="utf-8").splitlines())
+
+    res = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert (out.read_bytes(), (tmp_path / "out.rejects.jsonl").read_bytes()) == big_reference
+    total_scored = big_reference[0].count(b"\n")
+    total_rejected = big_reference[1].count(b"\n")
+    assert f"scored {total_scored - state['scored']}, rejected {total_rejected - state['rejected']} " in res.stderr
+    assert (f"resumed after line {state['line']} (already done: {state['scored']} scored, "
+            f"{state['rejected']} rejected)") in res.stderr
+
+
+def test_sigterm_leaves_a_readable_parquet_file_with_every_record_handed_over(big, big_reference, tmp_path):
+    out = tmp_path / "out.parquet"
+    cmd = [KEFUQA, "score", str(big), "-o", str(out), "--engine", "rules", "--workers", "2"]
+    ckpt = checkpoint_path(out)
+    proc = _start_and_wait_for_line(cmd, ckpt, 2000, stderr=subprocess.PIPE)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    state = json.loads(ckpt.read_text())
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert f"{out} holds the records up to input line {state['line']}" in err
+    # Footer written, and exactly the records of the lines handled, in input order.
+    ids = pq.read_table(out, columns=["id"]).column("id").to_pylist()
+    expected = [json.loads(line)["id"] for line in big_reference[0].splitlines()[:state["scored"]]]
+    assert ids == expected
+
+
+@pytest.mark.parametrize(("sig", "word"), [(signal.SIGINT, "interrupted"), (signal.SIGTERM, "terminated")])
+def test_a_signal_to_the_process_group_stops_workers_without_tracebacks(big, tmp_path, sig, word):
+    out = tmp_path / "out.jsonl"
+    cmd = [KEFUQA, "score", str(big), "-o", str(out), "--engine", "rules", "--workers", "2"]
+    ckpt = checkpoint_path(out)
+    # As a terminal's Ctrl-C, or `kill -TERM -PGID`, does: the signal to the command and its workers.
+    proc = _start_and_wait_for_line(cmd, ckpt, 1000, stderr=subprocess.PIPE, start_new_session=True)
+    os.killpg(proc.pid, sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + sig, err
+    assert err.startswith(f"kefuqa: {word}") and len(err.strip().splitlines()) == 1, err
+    assert out.stat().st_size == json.loads(ckpt.read_text())["out_bytes"]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_stdout_closed_early_by_the_reader_exits_quietly(big, workers):
+    # `kefuqa score big.jsonl | head -1`
+    with subprocess.Popen([KEFUQA, "score", str(big), "--engine", "rules", "--workers", workers],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        first = proc.stdout.readline()
+        proc.stdout.close()
+        err = proc.stderr.read().decode()
+        proc.wait(timeout=120)
+    assert json.loads(first)["id"] == "b-0000000"
+    assert proc.returncode == 0 and err == ""
 
 
 def test_parquet_in_and_out(archive, reference, tmp_path):
     rows = [json.loads(line) for line in archive.read_text(encoding="utf-8").splitlines()[:200]
             if line.startswith('{"id"')]
     src = tmp_path / "in.parquet"
-    pq.write_table(pa.Table.from_pylist(rows), src)
+    columns = list(dict.fromkeys(k for r in rows for k in r))  # from_pylist takes the first row's keys only
+    pq.write_table(pa.Table.from_pylist([{k: r.get(k) for k in columns} for r in rows]), src)
     out = tmp_path / "out.parquet"
     s = score_file(src, EngineSpec("rules"), Settings(), output=out, progress=False)
     table = pq.read_table(out).to_pylist()
@@ -103,7 +192,10 @@ def test_parquet_in_and_out(archive, reference, tmp_path):
     assert s.scored == len(table) == len(valid) and [r["id"] for r in table] == valid
     assert s.rejected == len(rows) - len(valid)  # the empty-turns row and the duplicate id
     for r in table[:50]:
-        assert r["labels"] == by_id[r["id"]]["labels"] and r["metrics"] == by_id[r["id"]]["metrics"]
+        want = by_id[r["id"]]["metrics"]
+        # Parquet has a column for every metric: null where the JSONL record has no key.
+        metrics = {k: v for k, v in r["metrics"].items() if k in want or v is not None}
+        assert r["labels"] == by_id[r["id"]]["labels"] and metrics == want
 
 
 def test_resume_needs_a_jsonl_output(archive, tmp_path):
@@ -111,16 +203,6 @@ def test_resume_needs_a_jsonl_output(archive, tmp_path):
 
     with pytest.raises(InputError, match="--resume needs a JSONL output"):
         score_file(archive, EngineSpec("rules"), Settings(), output=tmp_path / "o.parquet", resume=True)
-
-
-def test_ray_local_run_equals_the_local_run(archive, reference, tmp_path):
-    pytest.importorskip("ray")
-    from kefuqa.service.ray_runner import score_file_ray
-
-    out = tmp_path / "out.jsonl"
-    s = score_file_ray(archive, EngineSpec("rules"), Settings(batch_size=100), output=out, workers=2, window=1000)
-    assert s.scored > 2900
-    assert (out.read_bytes(), (tmp_path / "out.rejects.jsonl").read_bytes()) == reference
 
 
 class _FailsOnPoison:
@@ -185,3 +267,85 @@ def test_resume_refuses_an_input_edited_since_the_interrupted_run(tmp_path):
     src.write_text("\n".join(lines) + "\n", encoding="utf-8")
     s = score_file(src, EngineSpec("rules"), Settings(), output=out, progress=False, resume=True)
     assert s.resumed_from_line == 10 and s.scored == 40
+
+
+def test_progress_bar_has_a_total_and_a_resumed_run_starts_where_it_stopped(tmp_path, capsys):
+    src = make_archive(tmp_path / "in.jsonl", 120)
+    out = tmp_path / "out.jsonl"
+    score_file(src, EngineSpec("rules"), Settings(batch_size=50), output=out, progress=True)
+    bar = capsys.readouterr().err
+    assert "120/120" in bar and "100%" in bar
+    assert re.search(r"120/120 \[\d\d:\d\d<\d\d:\d\d", bar), bar  # elapsed<remaining: the ETA
+    # A resumed run: the bar starts at the line the interrupted run got to.
+    from kefuqa.service.batch import _save_checkpoint, input_fingerprint
+
+    first = out.read_text(encoding="utf-8").splitlines(keepends=True)[:40]
+    out.write_text("".join(first), encoding="utf-8")
+    state = {"input": str(src.resolve()), "fingerprint": input_fingerprint(src), "line": 40,
+             "out_bytes": out.stat().st_size, "rej_bytes": 0, "scored": 40, "rejected": 0}
+    _save_checkpoint(checkpoint_path(out), state)
+    s = score_file(src, EngineSpec("rules"), Settings(batch_size=50), output=out, progress=True, resume=True)
+    bar = capsys.readouterr().err
+    assert " 40/120" in bar and "120/120" in bar
+    assert (s.scored, s.scored_before) == (80, 40)
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 120
+
+
+def test_no_progress_bar_off_a_terminal_and_none_at_all_with_quiet(tmp_path, capsys):
+    src = make_archive(tmp_path / "in.jsonl", 30)
+    score_file(src, EngineSpec("rules"), Settings(), output=tmp_path / "a.jsonl")  # stderr is not a TTY here
+    assert capsys.readouterr().err == ""
+    res = subprocess.run([KEFUQA, "score", str(src), "-o", str(tmp_path / "b.jsonl"), "--engine", "rules",
+                          "--workers", "1", "--quiet"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and res.stderr == ""
+    assert len((tmp_path / "b.jsonl").read_text(encoding="utf-8").splitlines()) == 30
+
+
+def test_parquet_output_has_few_large_row_groups(tmp_path):
+    src = make_archive(tmp_path / "in.jsonl", 5000)
+    out = tmp_path / "out.parquet"
+    s = score_file(src, EngineSpec("rules"), Settings(batch_size=64), output=out, progress=False)
+    meta = pq.ParquetFile(out).metadata
+    assert s.scored == meta.num_rows == 5000 and meta.num_row_groups == 1
+
+
+def test_parquet_row_groups_are_bounded_so_memory_stays_flat(tmp_path):
+    from kefuqa.io.parquet import ParquetRecordWriter
+
+    records = [json.loads(line) for line in _scored_lines(tmp_path, 300)]
+    writer = ParquetRecordWriter(tmp_path / "out.parquet", row_group_rows=100)
+    for i in range(0, len(records), 30):
+        writer.write(records[i:i + 30])
+    writer.close()
+    meta = pq.ParquetFile(tmp_path / "out.parquet").metadata
+    sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    assert sizes == [120, 120, 60]  # a group is written once 100 rows are pending
+    by_bytes = ParquetRecordWriter(tmp_path / "bytes.parquet", row_group_bytes=1)
+    by_bytes.write(records[:30])
+    by_bytes.write(records[30:60])
+    by_bytes.close()
+    assert pq.ParquetFile(tmp_path / "bytes.parquet").metadata.num_row_groups == 2
+
+
+def _scored_lines(tmp_path: Path, n: int) -> list[str]:
+    out = tmp_path / "scored.jsonl"
+    score_file(make_archive(tmp_path / "src.jsonl", n), EngineSpec("rules"), Settings(), output=out, progress=False)
+    return out.read_text(encoding="utf-8").splitlines()
+
+
+def test_parquet_timestamps_keep_their_offset_through_scoring(tmp_path):
+    from datetime import datetime, timedelta, timezone
+
+    cst = timezone(timedelta(hours=8))
+    turns = [{"speaker": "customer", "text": "在吗？", "ts": datetime(2026, 3, 1, 10, 22, 5, tzinfo=cst)},
+             {"speaker": "agent", "text": "亲，您好", "ts": datetime(2026, 3, 1, 10, 22, 35, tzinfo=cst)}]
+    row = {"id": "tz-1", "agent_id": "a", "started_at": datetime(2026, 3, 1, 10, 22, 5, tzinfo=cst), "turns": turns}
+    src = tmp_path / "in.parquet"
+    pq.write_table(pa.Table.from_pylist([row]), src)
+    assert pq.read_schema(src).field("started_at").type == pa.timestamp("us", tz="+08:00")
+    for workers in (1, 2):
+        out = tmp_path / f"out-{workers}.jsonl"
+        score_file(src, EngineSpec("rules"), Settings(), output=out, progress=False, workers=workers)
+        [record] = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+        assert record["started_at"] == "2026-03-01T10:22:05+08:00"
+        assert record["metrics"]["first_response_s"] == 30
