@@ -9,7 +9,9 @@ import argparse
 import dataclasses
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
 
 from kefuqa.io.readers import InputError as ReadError
 from kefuqa.io.readers import read_conversations
@@ -18,17 +20,13 @@ from kefuqa.text.pii import PiiMasker
 
 from .dataset import Dataset, load_dataset
 from .errors import InputError
-from .grades import GradeReport, grade_all
-from .impact import EventImpact, analyse_event
 from .inputs import load_roster
 from .periods import PERIOD_KINDS
-from .report import write_grade_outputs, write_impact_outputs
-from .rubric import GRADES, INSUFFICIENT, Rubric, load_rubric
-from .topics import AUTO_K, TopicsError, collect, find_topics
-from .topics_output import topic_summary, write_topic_outputs
-from .verdicts import VERDICT_LABELS
+from .rubric import Rubric, load_rubric
+from .texts import DEFAULT_LANG, LANGS, tr
 
-_MAX_ROWS = 25  # stdout is a summary; the CSV files hold everything
+if TYPE_CHECKING:  # statistics, charts and clustering are imported when a command runs, not for --help
+    from .course_inputs import CourseFeedback
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -42,6 +40,12 @@ def _common(p: argparse.ArgumentParser) -> None:
         "--outcomes",
         type=Path,
         help="CSV: conversation_id, csat, complaint, repeat_contact (blank = unknown)",
+    )
+    p.add_argument(
+        "--lang",
+        choices=LANGS,
+        default=DEFAULT_LANG,
+        help="language of the report, the CSV reasons and the summary (default zh-CN)",
     )
 
 
@@ -81,6 +85,12 @@ def register(subparsers: Any) -> None:
         required=True,
         help="CSV: event_id, agent_id, course, start_date, end_date",
     )
+    i.add_argument(
+        "--survey", type=Path, help="level 1 (reaction) CSV: event_id, agent_id, question, rating"
+    )
+    i.add_argument(
+        "--exam", type=Path, help="level 2 (learning) CSV: event_id, agent_id, test, before, after"
+    )
     i.add_argument("--event", action="append", help="event id (repeatable; default: every event)")
     i.add_argument("--before-days", type=int, help="window before training (rubric default 60)")
     i.add_argument("--after-days", type=int, help="window after training (rubric default 60)")
@@ -105,7 +115,7 @@ def _register_topics(subparsers: Any) -> None:
     t.add_argument(
         "--topics",
         type=int,
-        help=f"number of topics (default: chosen by silhouette, {AUTO_K[0]}–{AUTO_K[-1]})",
+        help="number of topics (default: chosen by silhouette, 2–10)",  # topics.AUTO_K
     )
     t.add_argument("--out", type=Path, default=Path("topics-out"), help="output folder")
     t.set_defaults(func=_topics)
@@ -115,7 +125,10 @@ def _load(args: argparse.Namespace, events: Path | None = None) -> tuple[Dataset
     rubric = load_rubric(args.rubric)
     grades = rubric.grades
     if getattr(args, "method", None):
-        grades = dataclasses.replace(grades, method=args.method)
+        try:
+            grades = dataclasses.replace(grades, method=args.method)
+        except ValidationError as exc:  # e.g. a custom grade scheme without forced_shares
+            raise InputError("--method", exc.errors()[0]["msg"]) from None
     min_conv = getattr(args, "min_conversations", None)
     if min_conv is not None and min_conv < 1:
         raise InputError("--min-conversations", "must be at least 1")
@@ -130,53 +143,21 @@ def _load(args: argparse.Namespace, events: Path | None = None) -> tuple[Dataset
         events=events,
         outcomes=args.outcomes,
         pseudonym=PiiMasker.from_settings(load_settings().pii).mask_id,
+        lang=args.lang,
     )
     return data, rubric
 
 
-def _fmt(x: float | None, spec: str = ".1f") -> str:
-    return "–" if x is None else format(x, spec)
+def _feedback(args: argparse.Namespace, data: Dataset, rubric: Rubric) -> CourseFeedback:
+    """Level 1 and 2 files, with agent ids pseudonymised as the other inputs are."""
+    from .course_inputs import CourseFeedback, load_exams, load_surveys
 
-
-def _print_grades(report: GradeReport) -> None:
-    if not report.periods:
-        print("No dated conversations: nothing to grade.")
-        return
-    # The last period is often still running; show the last one in which anyone was graded.
-    graded = [r.period for r in report.agents if r.graded]
-    latest = max(graded) if graded else report.periods[-1]
-    rows = [r for r in report.agents if r.period == latest]
-    print(f"Grades by {report.kind}, {report.periods[0]} to {report.periods[-1]}; period {latest}:")
-    print(
-        f"{'agent':<14}{'team':<12}{'convs':>6}{'score':>7}  {'grade':<6}{'rank':>6}{'change':>8}"
+    events = set(data.events)
+    feedback = CourseFeedback(
+        load_surveys(args.survey, rubric.reaction, events) if args.survey else None,
+        load_exams(args.exam, rubric.learning, events) if args.exam else None,
     )
-    for r in rows[:_MAX_ROWS]:
-        rank = f"{r.rank_in_team}/{r.graded_in_team}" if r.rank_in_team else "–"
-        change = _fmt(r.score_change, "+.1f")
-        print(
-            f"{r.agent_id:<14}{r.team:<12}{r.n_conversations:>6}{_fmt(r.score):>7}  "
-            f"{r.grade:<6}{rank:>6}{change:>8}"
-        )
-    if len(rows) > _MAX_ROWS:
-        print(f"… {len(rows) - _MAX_ROWS} more agents in grades.csv")
-    counts = {g: sum(r.grade == g for r in rows) for g in (*GRADES, INSUFFICIENT)}
-    print("  ".join(f"{g} {n}" for g, n in counts.items()))
-    for note in report.notes:
-        print(f"note: {note}")
-
-
-def _print_impact(ev: EventImpact) -> None:
-    print(
-        f"Training {ev.event_id} {ev.course}: {len(ev.treated)} trained, "
-        f"{len(ev.controls)} untrained; before {ev.windows.before_start}..{ev.windows.before_end}, "
-        f"after {ev.windows.after_start}..{ev.windows.after_end}"
-    )
-    for e in ev.indicators:
-        est = "–" if e.estimate is None else f"{e.estimate:+.3g}"
-        ci = "" if e.ci_low is None else f" [{e.ci_low:+.3g}, {e.ci_high:+.3g}]"
-        print(f"  L{e.level} {e.indicator:<20}{est:>9}{ci:<22} {VERDICT_LABELS[e.verdict]}")
-    for line in (*ev.summary, *ev.notes):
-        print(f"  {line}")
+    return feedback.with_ids(PiiMasker.from_settings(load_settings().pii).mask_id)
 
 
 def _fail(command: str, exc: Exception, where: str = "") -> int:
@@ -187,22 +168,36 @@ def _fail(command: str, exc: Exception, where: str = "") -> int:
 
 
 def _grade(args: argparse.Namespace) -> int:
+    from .channels import channel_datasets
+    from .cli_summary import grade_lines
+    from .grades import grade_all
+    from .report import write_grade_outputs
+
+    done = []
     try:
         data, rubric = _load(args)
-        report = grade_all(data, rubric, args.period)
-        paths = write_grade_outputs(
-            report, rubric, args.out, rubric_origin=str(args.rubric or "default_rubric.yaml")
-        )
+        # A rubric with grade_channels: per_channel grades chats and calls apart, into <out>/<channel>/.
+        for channel, part in channel_datasets(data, rubric):
+            report = grade_all(part, rubric, args.period, lang=args.lang)
+            out = args.out if channel is None else args.out / channel
+            origin = str(args.rubric or "default_rubric.yaml")
+            done.append((channel, report, write_grade_outputs(report, rubric, out, rubric_origin=origin)))
     except (InputError, OSError) as exc:
         return _fail("grade", exc)
-    _print_grades(report)
-    print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    for channel, report, paths in done:
+        print("\n".join(([f"[{channel}]"] if channel else []) + grade_lines(report)))
+        print(tr(args.lang, "cli.wrote", paths=", ".join(str(p) for p in paths.values())))
     return 0
 
 
 def _impact(args: argparse.Namespace) -> int:
+    from .cli_summary import impact_lines
+    from .impact import analyse_event
+    from .report import write_impact_outputs
+
     try:
         data, rubric = _load(args, events=args.events)
+        feedback = _feedback(args, data, rubric)
         for name in ("before_days", "after_days"):
             value = getattr(args, name)
             if value is not None and value < 1:
@@ -211,7 +206,15 @@ def _impact(args: argparse.Namespace) -> int:
         if not ids:
             raise InputError(str(args.events), "no training events in the file")
         impacts = [
-            analyse_event(data, rubric, e, before_days=args.before_days, after_days=args.after_days)
+            analyse_event(
+                data,
+                rubric,
+                e,
+                before_days=args.before_days,
+                after_days=args.after_days,
+                feedback=feedback,
+                lang=args.lang,
+            )
             for e in ids
         ]
         paths = write_impact_outputs(
@@ -220,12 +223,15 @@ def _impact(args: argparse.Namespace) -> int:
     except (InputError, OSError) as exc:
         return _fail("impact", exc)
     for ev in impacts:
-        _print_impact(ev)
-    print(f"wrote {', '.join(str(p) for p in paths.values())}")
+        print("\n".join(impact_lines(ev)))
+    print(tr(args.lang, "cli.wrote", paths=", ".join(str(p) for p in paths.values())))
     return 0
 
 
 def _topics(args: argparse.Namespace) -> int:
+    from .topics import TopicsError, collect, find_topics
+    from .topics_output import topic_summary, write_topic_outputs
+
     try:
         if args.topics is not None and args.topics < 2:
             raise InputError("--topics", f"must be at least 2, not {args.topics}")

@@ -12,12 +12,13 @@ import numpy as np
 
 from .rubric import ImpactSettings, Indicator, Rubric
 from .stats import DidResult, PairedResult, did, holm, paired, t_interval, two_sample_diff
+from .texts import Lang, tr
 from .verdicts import (
     CANNOT_TELL,
-    NO_SPREAD,
     Units,
     agent_verdict,
     cohort_verdict,
+    no_spread,
     too_few_agents,
 )
 
@@ -65,7 +66,7 @@ class CohortEffect:
     p_value: float | None = None
     p_adjusted: float | None = None  # Holm, across the event's tested indicators
     verdict: str = CANNOT_TELL
-    reason: str = NO_SPREAD
+    reason: str = ""  # set with the verdict; see verdicts.py
 
 
 def _summary_point(x: np.ndarray, confidence: float) -> tuple[float, float, float] | None:
@@ -87,6 +88,7 @@ def cohort_effect(
     s: ImpactSettings,
     rubric: Rubric,
     rng: np.random.Generator,
+    lang: Lang,
 ) -> CohortEffect:
     """Paired before/after of the trained agents, and DiD when enough untrained agents have data."""
     conf = 1 - s.alpha
@@ -99,7 +101,7 @@ def cohort_effect(
     ca = np.array([control_vals[a][1].mean() for a in c_ok])
     base = CohortEffect(
         indicator=ind.key,
-        name=ind.name,
+        name=ind.label(lang),
         level=ind.level,
         stat=ind.stat,
         unit=ind.unit,
@@ -110,9 +112,10 @@ def cohort_effect(
         treated_after=_summary_point(ta, conf),
         control_before=_summary_point(cb, conf),
         control_after=_summary_point(ca, conf),
+        reason=no_spread(lang),
     )
     if len(t_ok) < s.min_agents:
-        return replace(base, reason=too_few_agents(len(t_ok), s.min_agents, s.min_conversations))
+        return replace(base, reason=too_few_agents(len(t_ok), s.min_agents, s.min_conversations, lang))
     pr = paired(tb, ta, confidence=conf, resamples=rubric.bootstrap_resamples, rng=rng)
     dr = did(ta - tb, ca - cb, confidence=conf) if len(c_ok) >= s.min_control_agents else None
     ci: tuple[float, float] | None
@@ -134,10 +137,10 @@ def cohort_effect(
 
 
 def agent_effects(
-    ind: Indicator, vals: Values, s: ImpactSettings, rubric: Rubric, rng: np.random.Generator
+    ind: Indicator, vals: Values, s: ImpactSettings, rubric: Rubric, rng: np.random.Generator, lang: Lang
 ) -> list[AgentEffect]:
     """Each trained agent's own change; descriptive, not adjusted for multiplicity."""
-    units = Units(ind.stat, ind.unit)
+    units = Units(ind.stat, ind.unit, lang)
     out = []
     for a, (b, f) in vals.items():
         if len(b) < s.min_conversations or len(f) < s.min_conversations:
@@ -150,8 +153,7 @@ def agent_effects(
                     before=float(b.mean()) if len(b) else None,
                     after=float(f.mean()) if len(f) else None,
                     verdict=CANNOT_TELL,
-                    reason=f"cannot tell: {len(b)} conversations before and {len(f)} after "
-                    f"with data; {s.min_conversations} needed in each",
+                    reason=tr(lang, "agent.too_few", b=len(b), f=len(f), need=s.min_conversations),
                 )
             )
             continue
@@ -189,7 +191,7 @@ def agent_effects(
     return out
 
 
-def apply_holm(effects: list[CohortEffect], s: ImpactSettings) -> list[CohortEffect]:
+def apply_holm(effects: list[CohortEffect], s: ImpactSettings, lang: Lang) -> list[CohortEffect]:
     """Holm-adjust the tested indicators' p-values together, then give each its verdict."""
     tested = [i for i, e in enumerate(effects) if e.p_value is not None and e.method is not None]
     adjusted = holm([effects[i].p_value or 0.0 for i in tested])
@@ -204,7 +206,7 @@ def apply_holm(effects: list[CohortEffect], s: ImpactSettings) -> list[CohortEff
             p=e.p_value,
             p_adj=p_adj,
             alpha=s.alpha,
-            units=Units(e.stat, e.unit),
+            units=Units(e.stat, e.unit, lang),
             higher_is_better=e.higher_is_better,
             method=e.method,
             n_treated=e.n_treated,

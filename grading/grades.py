@@ -10,10 +10,14 @@ from datetime import date
 import numpy as np
 from scipy.stats import rankdata
 
+from .channels import applies
 from .dataset import Dataset, Observation
 from .kpis import IndicatorValue, combine, measure
 from .periods import Period, PeriodKind, period_of, span
-from .rubric import GRADES, INSUFFICIENT, GradeRule, Rubric
+from .reasons import grade_reason
+from .repeated_low import low_runs
+from .rubric import INSUFFICIENT, GradeRule, Rubric
+from .texts import DEFAULT_LANG, Lang, tr
 
 
 @dataclass(frozen=True)
@@ -27,15 +31,18 @@ class AgentPeriod:
     indicators: tuple[IndicatorValue, ...]
     group_scores: dict[str, float | None]
     score: float | None  # None when not graded
-    grade: str  # one of GRADES, or INSUFFICIENT
+    grade: str  # one of the rubric's levels, or INSUFFICIENT
     graded: bool
-    reason: str  # why the grade is what it is, in words
+    reason: str  # why the grade is what it is, in words, naming the weakest indicators
     missing: tuple[str, ...]  # indicators without data, left out of the score
     rank_in_team: int | None = None
     graded_in_team: int = 0
     previous_score: float | None = None
     previous_grade: str | None = None
     score_change: float | None = None
+    low_streak: int = 0  # low periods in a row up to this one (末位, see repeated_low.py)
+    repeated_low: bool = False  # low_streak reached the rubric's number of periods
+    flag: str = ""  # the repeated-low flag in words, empty when not flagged
 
 
 @dataclass(frozen=True)
@@ -57,34 +64,39 @@ class GradeReport:
     agents: tuple[AgentPeriod, ...]
     teams: tuple[TeamPeriod, ...]
     method: str
-    thresholds: dict[str, float]
+    levels: tuple[str, ...]  # the grade scheme, best first
+    thresholds: dict[str, float]  # in level order
     min_conversations: int
+    repeated_low_periods: int
     n_records: int
     n_undated: int
     notes: tuple[str, ...]
+    lang: Lang = DEFAULT_LANG
 
 
 def absolute_grade(score: float, rule: GradeRule) -> str:
-    for grade, cut in rule.thresholds.items():
-        if score >= cut:
+    for grade in rule.levels[:-1]:
+        if score >= rule.thresholds[grade]:
             return grade
-    return GRADES[-1]
+    return rule.levels[-1]
 
 
 def forced_grades(scores: Sequence[float], shares: dict[str, float]) -> list[str]:
     """Forced distribution: quotas by largest remainder, best scores first.
 
-    Tied scores share the better grade, so a grade never separates equal
-    scores (a tie can push a grade slightly over its quota).
+    ``shares`` is in level order, best first. Tied scores share the better
+    grade, so a grade never separates equal scores (a tie can push a grade
+    slightly over its quota).
     """
     n = len(scores)
     if n == 0:
         return []
-    raw = np.array([shares[g] for g in GRADES]) * n
+    levels = list(shares)
+    raw = np.array([shares[g] for g in levels]) * n
     quota = np.floor(raw).astype(int)
     for i in np.argsort(-(raw - quota), kind="stable")[: n - int(quota.sum())]:
         quota[i] += 1
-    ladder = [g for g, q in zip(GRADES, quota) for _ in range(q)]
+    ladder = [g for g, q in zip(levels, quota) for _ in range(q)]
     order = np.argsort(-np.asarray(scores), kind="stable")
     out = [""] * n
     prev: int | None = None
@@ -102,18 +114,17 @@ def _agent_period(
     period: Period,
     obs: Sequence[Observation],
     rng: np.random.Generator | None,
+    lang: Lang,
 ) -> AgentPeriod:
     values = measure(rubric, obs, rng)
     groups, total = combine(rubric, values)
-    missing = tuple(v.key for v in values if v.value is None)
+    # A call indicator of an agent without calls does not apply: not missing data.
+    missing = tuple(v.key for v in values if v.value is None and applies(rubric.indicator(v.key), obs))
     n = len(obs)
     if n < rubric.min_conversations:
-        graded, reason = (
-            False,
-            f"{n} conversations, fewer than the minimum {rubric.min_conversations}",
-        )
+        graded, reason = False, tr(lang, "grade.too_few", n=n, minimum=rubric.min_conversations)
     elif total is None:
-        graded, reason = False, "no indicator has data"
+        graded, reason = False, tr(lang, "grade.no_data")
     else:
         graded, reason = True, ""
     return AgentPeriod(
@@ -133,7 +144,8 @@ def _agent_period(
     )
 
 
-def _assign_grades(rows: list[AgentPeriod], rule: GradeRule) -> list[AgentPeriod]:
+def _assign_grades(rows: list[AgentPeriod], rubric: Rubric, lang: Lang) -> list[AgentPeriod]:
+    rule = rubric.grades
     graded = [r for r in rows if r.graded and r.score is not None]
     grade_of: dict[tuple[str, str], str] = {}
     if rule.method == "absolute":
@@ -145,9 +157,7 @@ def _assign_grades(rows: list[AgentPeriod], rule: GradeRule) -> list[AgentPeriod
         for r in graded:
             pools[(r.period, r.team if rule.forced_scope == "team" else "")].append(r)
         for pool in pools.values():
-            for r, g in zip(
-                pool, forced_grades([r.score or 0.0 for r in pool], rule.forced_shares)
-            ):
+            for r, g in zip(pool, forced_grades([r.score or 0.0 for r in pool], rule.shares())):
                 grade_of[(r.agent_id, r.period)] = g
     out = []
     for r in rows:
@@ -155,13 +165,8 @@ def _assign_grades(rows: list[AgentPeriod], rule: GradeRule) -> list[AgentPeriod
         if grade is None:
             out.append(r)
             continue
-        how = (
-            "forced distribution within "
-            + ("team" if rule.forced_scope == "team" else "all agents")
-            if rule.method == "forced"
-            else "absolute thresholds"
-        )
-        out.append(replace(r, grade=grade, reason=f"score {r.score or 0.0:.1f} by {how}"))
+        reason = grade_reason(r.score or 0.0, r.indicators, rubric, lang)
+        out.append(replace(r, grade=grade, reason=reason))
     return out
 
 
@@ -212,6 +217,7 @@ def _teams(
     rng: np.random.Generator | None,
 ) -> list[TeamPeriod]:
     out = []
+    names = (*rubric.grades.levels, INSUFFICIENT)
     teams = sorted({r.team for r in rows})
     for period in periods:
         for team in teams:
@@ -220,7 +226,7 @@ def _teams(
                 continue
             pooled = [o for m in members for o in obs_by.get((m.agent_id, period), [])]
             scores = [m.score for m in members if m.graded and m.score is not None]
-            counts = {g: sum(1 for m in members if m.grade == g) for g in (*GRADES, INSUFFICIENT)}
+            counts = {g: sum(1 for m in members if m.grade == g) for g in names}
             out.append(
                 TeamPeriod(
                     team=team,
@@ -242,6 +248,7 @@ def grade_all(
     kind: PeriodKind = "month",
     *,
     intervals_for: Iterable[str] | None = None,
+    lang: Lang = DEFAULT_LANG,
 ) -> GradeReport:
     """Grade every agent in every period from the first to the last dated conversation.
 
@@ -268,9 +275,14 @@ def grade_all(
                     period,
                     obs_by.get((agent.agent_id, period), []),
                     use_rng,
+                    lang,
                 )
             )
-    rows = _rank_and_change(_assign_grades(rows, rubric.grades), {p.label: p for p in periods})
+    rows = _rank_and_change(_assign_grades(rows, rubric, lang), {p.label: p for p in periods})
+    rows = [
+        replace(r, low_streak=x.low_streak, repeated_low=x.repeated_low, flag=x.flag)
+        for r, x in zip(rows, low_runs(rows, rubric.grades, lang))
+    ]
     teams = _teams(rubric, rows, obs_by, periods, rng if wanted is None else None)
     return GradeReport(
         kind=kind,
@@ -278,9 +290,12 @@ def grade_all(
         agents=tuple(rows),
         teams=tuple(teams),
         method=rubric.grades.method,
-        thresholds=dict(rubric.grades.thresholds),
+        levels=rubric.grades.levels,
+        thresholds={g: rubric.grades.thresholds[g] for g in rubric.grades.levels[:-1]},
         min_conversations=rubric.min_conversations,
+        repeated_low_periods=rubric.grades.repeated_low.periods,
         n_records=len(dataset.observations) + len(dataset.undated),
         n_undated=len(dataset.undated),
         notes=dataset.notes,
+        lang=lang,
     )

@@ -18,41 +18,23 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date
 
 import numpy as np
 
+from .course_inputs import CourseFeedback
 from .dataset import Dataset, Observation
 from .effects import AgentEffect, CohortEffect, agent_effects, apply_holm, cohort_effect
 from .errors import InputError
+from .evaluation import Evaluation, Findings, evaluate, summary_lines
 from .inputs import TrainingEvent
 from .kpis import values_of
+from .reaction_learning import LearningResult, ReactionResult, analyse_learning, analyse_reaction
+from .retraining import Retraining, retraining_candidates
 from .rubric import ImpactSettings, Indicator, Rubric
-from .verdicts import CANNOT_TELL, NO_OUTCOMES
-
-
-@dataclass(frozen=True)
-class Windows:
-    before_start: date
-    before_end: date  # inclusive
-    after_start: date
-    after_end: date  # inclusive
-
-    @classmethod
-    def around(cls, event: TrainingEvent, before_days: int, after_days: int) -> Windows:
-        return cls(
-            event.start - timedelta(days=before_days),
-            event.start - timedelta(days=1),
-            event.end + timedelta(days=1),
-            event.end + timedelta(days=after_days),
-        )
-
-    def side(self, day: date) -> str | None:
-        if self.before_start <= day <= self.before_end:
-            return "before"
-        if self.after_start <= day <= self.after_end:
-            return "after"
-        return None
+from .texts import DEFAULT_LANG, Lang, join, tr
+from .verdicts import no_outcomes
+from .windows import Windows
 
 
 @dataclass(frozen=True)
@@ -70,8 +52,13 @@ class EventImpact:
     ]  # untrained in this event but trained in another in the window
     indicators: tuple[CohortEffect, ...]
     agents: tuple[AgentEffect, ...]
-    summary: tuple[str, ...]
+    summary: tuple[str, ...]  # the four levels, one line each
     notes: tuple[str, ...]
+    reaction: ReactionResult | None  # level 1; None without a survey file
+    learning: tuple[LearningResult, ...] | None  # level 2, per test; None without an exam file
+    retraining: Retraining
+    evaluation: Evaluation  # the handbooks' report: purpose, method, results, problems, suggestions
+    lang: Lang
 
 
 def _split(
@@ -83,24 +70,6 @@ def _split(
         sides = obs_by_agent.get(a, {})
         out[a] = (values_of(ind, sides.get("before", [])), values_of(ind, sides.get("after", [])))
     return out
-
-
-def _summary(effects: list[CohortEffect]) -> tuple[str, ...]:
-    lines = []
-    for level, title in ((3, "Level 3 (behaviour, from QA scores)"), (4, "Level 4 (results)")):
-        mine = [e for e in effects if e.level == level]
-        if not mine:
-            continue
-        moved = [f"{e.name} {e.verdict}" for e in mine if e.verdict != CANNOT_TELL]
-        unknown = [e.name for e in mine if e.verdict == CANNOT_TELL]
-        parts = []
-        if moved:
-            parts.append("; ".join(moved))
-        if unknown:
-            parts.append(f"the data cannot tell for {len(unknown)}: {', '.join(unknown)}")
-        text = ". ".join(p[0].upper() + p[1:] for p in parts) if parts else "Nothing analysed"
-        lines.append(f"{title}: {text}.")
-    return tuple(lines)
 
 
 @dataclass(frozen=True)
@@ -161,6 +130,7 @@ def _effects(
     obs_by_agent: dict[str, dict[str, list[Observation]]],
     cohorts: _Cohorts,
     per_agent: bool,
+    lang: Lang,
 ) -> tuple[list[CohortEffect], list[AgentEffect]]:
     """Cohort effects (Holm-adjusted) and, if asked, per-agent effects, indicator by
     indicator from one random stream seeded by the rubric."""
@@ -170,34 +140,68 @@ def _effects(
     for ind in rubric.indicators:
         tv = _split(obs_by_agent, cohorts.treated, ind)
         cv = _split(obs_by_agent, cohorts.controls, ind)
-        if ind.source.outcome is not None and not dataset.has_outcomes:
-            eff = cohort_effect(ind, tv, cv, s, rubric, rng)
-            effects.append(replace(eff, reason=NO_OUTCOMES))
+        if ind.source.outcome is not None and not dataset.has_outcome(ind.source.outcome):
+            eff = cohort_effect(ind, tv, cv, s, rubric, rng, lang)
+            effects.append(replace(eff, reason=no_outcomes(lang)))
             continue
-        effects.append(cohort_effect(ind, tv, cv, s, rubric, rng))
+        effects.append(cohort_effect(ind, tv, cv, s, rubric, rng, lang))
         if per_agent:
-            agent_rows += agent_effects(ind, tv, s, rubric, rng)
-    return apply_holm(effects, s), agent_rows
+            agent_rows += agent_effects(ind, tv, s, rubric, rng, lang)
+    return apply_holm(effects, s, lang), agent_rows
 
 
 def _notes(
-    effects: list[CohortEffect], cohorts: _Cohorts, s: ImpactSettings, has_outcomes: bool
-) -> tuple[str, ...]:
+    effects: list[CohortEffect], cohorts: _Cohorts, s: ImpactSettings, has_outcomes: bool, lang: Lang
+) -> list[str]:
     notes = []
     if max((e.n_control for e in effects), default=0) < s.min_control_agents:
-        notes.append(
-            f"No comparison group: fewer than {s.min_control_agents} untrained agents "
-            f"have data in both windows, so results compare the trained agents with "
-            f"themselves and cannot separate training from changes that hit everyone."
-        )
+        notes.append(tr(lang, "note.no_control", n=s.min_control_agents))
     if cohorts.excluded:
-        notes.append(
-            f"{len(cohorts.excluded)} agent(s) left out of the comparison group because they had "
-            f"other training inside the windows."
-        )
+        notes.append(tr(lang, "note.excluded", k=len(cohorts.excluded)))
     if not has_outcomes:
-        notes.append("No outcome data given: level 4 rests on customer end sentiment only.")
-    return tuple(notes)
+        notes.append(tr(lang, "note.no_outcomes"))
+    return notes
+
+
+def _feedback_notes(
+    feedback: CourseFeedback, event_id: str, trained: tuple[str, ...], retrain: Retraining, min_conv: int, lang: Lang
+) -> list[str]:
+    rows = [(r.event_id, r.agent_id) for r in feedback.surveys or ()]
+    rows += [(r.event_id, r.agent_id) for r in feedback.exams or ()]
+    outside = sum(e == event_id and a not in trained for e, a in rows)
+    notes = [tr(lang, "note.outside", k=outside)] if outside else []
+    if retrain.too_little_data:
+        agents = join(lang, retrain.too_little_data)
+        notes.append(tr(lang, "note.too_little_data", k=len(retrain.too_little_data), n=min_conv, agents=agents))
+    return notes
+
+
+@dataclass(frozen=True)
+class _LevelsOneTwo:
+    reaction: ReactionResult | None
+    learning: tuple[LearningResult, ...] | None
+    retraining: Retraining
+
+
+def _levels_one_two(
+    rubric: Rubric,
+    event_id: str,
+    treated: tuple[str, ...],
+    after: dict[str, list[Observation]],
+    feedback: CourseFeedback,
+    lang: Lang,
+) -> _LevelsOneTwo:
+    """Reaction and learning from the survey and exam files, and who needs re-training."""
+    # Its own random stream, so that adding an exam file leaves levels 3 and 4 as they were.
+    rng = np.random.default_rng(rubric.seed + 1)
+    reaction = None
+    if feedback.surveys is not None:
+        reaction = analyse_reaction(feedback.surveys, event_id, treated, rubric, lang)
+    learning = None
+    if feedback.exams is not None:
+        learning = analyse_learning(feedback.exams, event_id, treated, rubric, rng, lang)
+    retrain = retraining_candidates(rubric, event_id, treated, after, feedback.exams or (), lang)
+    return _LevelsOneTwo(reaction, learning, retrain)
 
 
 def analyse_event(
@@ -208,9 +212,13 @@ def analyse_event(
     before_days: int | None = None,
     after_days: int | None = None,
     per_agent: bool = True,
+    feedback: CourseFeedback | None = None,
+    lang: Lang = DEFAULT_LANG,
 ) -> EventImpact:
-    """The full before/after analysis of one training event."""
+    """The full evaluation of one training event: levels 1–4, re-training candidates and
+    the handbooks' report sections."""
     event = _event(dataset, event_id)
+    feedback = feedback or CourseFeedback()
     s = replace(
         rubric.impact,
         before_days=before_days or rubric.impact.before_days,
@@ -219,7 +227,17 @@ def analyse_event(
     win = Windows.around(event, s.before_days, s.after_days)
     cohorts = _Cohorts.of(dataset, event_id, win)
     obs_by_agent = _by_agent_and_side(dataset, win, cohorts)
-    effects, agent_rows = _effects(dataset, rubric, s, obs_by_agent, cohorts, per_agent)
+    effects, agent_rows = _effects(dataset, rubric, s, obs_by_agent, cohorts, per_agent, lang)
+    after = {a: obs_by_agent[a]["after"] for a in cohorts.treated if a in obs_by_agent}
+    one_two = _levels_one_two(rubric, event_id, cohorts.treated, after, feedback, lang)
+    n_control = max((e.n_control for e in effects), default=0)
+    findings = Findings(
+        event.course, event.purpose, win, len(cohorts.treated), n_control if n_control >= s.min_control_agents else 0,
+        tuple(effects), one_two.reaction, one_two.learning, one_two.retraining, dataset.has_outcomes,
+    )
+    evaluation = evaluate(findings, rubric, lang)
+    notes = _notes(effects, cohorts, s, dataset.has_outcomes, lang)
+    notes += _feedback_notes(feedback, event_id, cohorts.treated, one_two.retraining, s.min_conversations, lang)
     return EventImpact(
         event_id=event.event_id,
         course=event.course,
@@ -232,6 +250,11 @@ def analyse_event(
         excluded_controls=cohorts.excluded,
         indicators=tuple(effects),
         agents=tuple(agent_rows),
-        summary=_summary(effects),
-        notes=_notes(effects, cohorts, s, dataset.has_outcomes),
+        summary=summary_lines(evaluation, lang),
+        notes=tuple(notes),
+        reaction=one_two.reaction,
+        learning=one_two.learning,
+        retraining=one_two.retraining,
+        evaluation=evaluation,
+        lang=lang,
     )

@@ -59,6 +59,7 @@ class EventRow(BaseModel):
     event_id: str = Field(min_length=1)
     agent_id: str = Field(min_length=1)
     course: str = ""
+    purpose: str = ""  # the training's purpose (目的), for the evaluation report
     start_date: date
     end_date: date
 
@@ -116,6 +117,7 @@ class TrainingEvent:
     start: date
     end: date
     agents: tuple[str, ...]
+    purpose: str = ""
 
 
 @dataclass(frozen=True)
@@ -237,7 +239,8 @@ def load_roster(path: str | Path) -> list[RosterEntry]:
 
 
 def load_events(path: str | Path) -> list[TrainingEvent]:
-    """Training CSV, one row per trained agent: event_id, agent_id, course, start_date, end_date."""
+    """Training CSV, one row per trained agent: event_id, agent_id, course, start_date, end_date
+    and optionally purpose (the first non-blank one of an event counts)."""
     path = Path(path)
     rows = _csv(path, EventRow, ("event_id", "agent_id", "start_date", "end_date"))
     by_event: dict[str, list[EventRow]] = {}
@@ -247,9 +250,10 @@ def load_events(path: str | Path) -> list[TrainingEvent]:
     for event_id, group in by_event.items():
         agents = tuple(dict.fromkeys(r.agent_id for r in group))
         course = next((r.course for r in group if r.course), "")
+        purpose = next((r.purpose for r in group if r.purpose), "")
         start = min(r.start_date for r in group)
         end = max(r.end_date for r in group)
-        events.append(TrainingEvent(event_id, course, start, end, agents))
+        events.append(TrainingEvent(event_id, course, start, end, agents, purpose))
     return events
 
 

@@ -13,8 +13,11 @@ from .stats import mean_ci, proportion_ci
 
 
 def values_of(ind: Indicator, observations: Sequence[Observation]) -> np.ndarray:
-    """One number per conversation that has data for the indicator (1/0 for shares)."""
+    """One number per conversation that has data for the indicator (1/0 for shares); an
+    indicator for some channels only (the call indicators) counts their conversations only."""
     src = ind.source
+    if ind.channels is not None:
+        observations = [o for o in observations if o.channel in ind.channels]
     out: list[float] = []
     if src.label is not None:
         wanted = set(src.values)

@@ -7,9 +7,9 @@ conversation, so it counts for that conversation's agent and period: the agent
 whose answer did not hold.
 
 The archive ends somewhere: a conversation whose window reaches past the last
-start in the archive, with no repeat seen yet, cannot be told apart from one
-that will have none, so it gets no value rather than a 0 that would flatter the
-most recent period.
+start in the archive gets no value, whether or not a return is seen yet. Without
+a return it cannot be told apart from one that will have none; and counting only
+the returns among those conversations would push the latest period's rate up.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def repeat_contacts(
 ) -> dict[str, float | None]:
     """Conversation id → 1.0 (the customer came back within ``window``), 0.0 (the
     archive shows no return in the window) or None (the window runs past ``horizon``,
-    the archive's last start, and no return is seen yet)."""
+    the archive's last start)."""
     by_customer: dict[str, list[Contact]] = {}
     for contact in contacts:
         by_customer.setdefault(contact.customer_id, []).append(contact)
@@ -41,10 +41,10 @@ def repeat_contacts(
         starts = sorted(c.start for c in group)
         for c in group:
             later = bisect_right(starts, c.start)  # the first start strictly after this one
-            if later < len(starts) and starts[later] - c.start <= window:
-                out[c.id] = 1.0
-            elif c.start + window > horizon:
+            if c.start + window > horizon:  # right-censored: the whole window is not in the archive
                 out[c.id] = None
+            elif later < len(starts) and starts[later] - c.start <= window:
+                out[c.id] = 1.0
             else:
                 out[c.id] = 0.0
     return out

@@ -12,22 +12,33 @@ from typing import Any
 
 from jinja2 import Environment, StrictUndefined
 
-from .charts import Fonts, before_after, grade_distribution, trajectory
-from .effects import AgentEffect
+from .charts import Fonts, before_after, grade_colours, grade_distribution, trajectory
 from .grades import AgentPeriod, GradeReport, TeamPeriod
 from .impact import CohortEffect, EventImpact
+from .impact_tables import (
+    IMPACT_AGENT_COLUMNS,
+    IMPACT_COLUMNS,
+    LEVEL12_COLUMNS,
+    RETRAINING_COLUMNS,
+    impact_agent_row,
+    impact_row,
+    level12_rows,
+    retraining_rows,
+)
 from .kpis import IndicatorValue
-from .rubric import GRADES, INSUFFICIENT, Rubric
+from .retraining import exam_label
+from .rubric import INSUFFICIENT, Rubric
 from .serialize import to_jsonable
-from .verdicts import VERDICT_LABELS, Units
+from .texts import DEFAULT_LANG, Lang, tr
+from .verdicts import VERDICTS, Units, verdict_label
 
 
 def _num(x: float | None, digits: int = 2) -> str:
     return "–" if x is None else f"{x:.{digits}f}"
 
 
-def _environment(rubric: Rubric) -> Environment:
-    units = {i.key: Units(i.stat, i.unit) for i in rubric.indicators}
+def _environment(rubric: Rubric, lang: Lang) -> Environment:
+    units = {i.key: Units(i.stat, i.unit, lang) for i in rubric.indicators}
     env = Environment(
         autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True
     )
@@ -41,7 +52,7 @@ def _environment(rubric: Rubric) -> Environment:
     def effect_ci(e: CohortEffect) -> str:
         if e.ci_low is None or e.ci_high is None:
             return "–"
-        return f"{delta(e.ci_low, e.indicator)} to {delta(e.ci_high, e.indicator)}"
+        return units[e.indicator].span((e.ci_low, e.ci_high))
 
     def before_after_txt(e: CohortEffect) -> str:
         if not e.treated_before or not e.treated_after:
@@ -57,6 +68,7 @@ def _environment(rubric: Rubric) -> Environment:
 
     env.filters.update(
         num=_num,
+        pct=lambda x: "–" if x is None else f"{100 * x:.0f}%",
         pval=lambda p: "–" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}"),
         signed=lambda x, d=1: "–" if x is None else f"{x:+.{d}f}",
         value=lambda v: plain(v.value, v.key),
@@ -68,6 +80,16 @@ def _environment(rubric: Rubric) -> Environment:
         effect_ci=effect_ci,
         before_after=before_after_txt,
     )
+    env.globals.update(
+        t=lambda key, **values: tr(lang, key, **values),
+        verdict=lambda v: verdict_label(v, lang),
+        status=lambda v: verdict_label(v, lang) if v in VERDICTS else tr(lang, f"status.{v}"),
+        exam_label=lambda test: exam_label(test, lang),
+        sep=tr(lang, "sep"),
+        lang=lang,
+        names={i.key: i.label(lang) for i in rubric.indicators},
+        insufficient=INSUFFICIENT,
+    )
     return env
 
 
@@ -78,6 +100,35 @@ def _latest_rows(report: GradeReport) -> tuple[str, list[AgentPeriod]]:
     return latest, [r for r in report.agents if r.period == latest]
 
 
+def _grade_parts(grades: GradeReport, fonts: Fonts) -> dict[str, Any]:
+    """What the grades section shows: charts, the latest period's rows, one card per agent."""
+    latest, latest_rows = _latest_rows(grades)
+    by_agent: dict[str, list[AgentPeriod]] = {}
+    for r in grades.agents:
+        by_agent.setdefault(r.agent_id, []).append(r)
+    cards = []
+    for rows in by_agent.values():
+        shown = next((r for r in reversed(rows) if r.graded), rows[-1])
+        chart = trajectory(rows, grades.levels, grades.thresholds, fonts)
+        cards.append({"row": shown, "chart": chart})
+    sep = tr(grades.lang, "sep")
+    return {
+        "charts": {"distribution": grade_distribution(grades, fonts)},
+        "latest": latest,
+        "latest_rows": latest_rows,
+        "flagged": [r for r in latest_rows if r.repeated_low],
+        "cards": cards,
+        "grade_names": (*grades.levels, INSUFFICIENT),
+        "grade_bg": {g: c + "55" for g, c in grade_colours(grades.levels).items()},
+        "cuts": sep.join(f"{g} ≥ {cut:g}" for g, cut in grades.thresholds.items()),
+    }
+
+
+def _has_cohorts(e: EventImpact) -> bool:
+    """Whether the before/after chart has anything to draw."""
+    return any(x.treated_before and x.treated_after for x in e.indicators)
+
+
 def render_html(
     rubric: Rubric,
     *,
@@ -85,37 +136,21 @@ def render_html(
     impacts: Sequence[EventImpact] = (),
     rubric_origin: str = "default_rubric.yaml",
     fonts: Fonts | None = None,
+    lang: Lang = DEFAULT_LANG,
 ) -> str:
-    fonts = fonts or Fonts.detect()
+    fonts = fonts or Fonts.detect(lang)
     template = resources.files("kefuqa.grading").joinpath("report.html.j2").read_text("utf-8")
-    charts: dict[str, str] = {}
-    cards: list[dict[str, Any]] = []
-    latest, latest_rows = "", list[AgentPeriod]()
-    if grades is not None:
-        charts["distribution"] = grade_distribution(grades, fonts)
-        latest, latest_rows = _latest_rows(grades)
-        by_agent: dict[str, list[AgentPeriod]] = {}
-        for r in grades.agents:
-            by_agent.setdefault(r.agent_id, []).append(r)
-        for rows in by_agent.values():
-            shown = next((r for r in reversed(rows) if r.graded), rows[-1])
-            cards.append({"row": shown, "chart": trajectory(rows, grades.thresholds, fonts)})
+    parts = _grade_parts(grades, fonts) if grades is not None else {}
     return (
-        _environment(rubric)
+        _environment(rubric, lang)
         .from_string(template)
         .render(
             generated=datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
             timezone=rubric.timezone,
             rubric_origin=rubric_origin,
             grades=grades,
-            grade_names=(*GRADES, INSUFFICIENT),
-            charts=charts,
-            latest=latest,
-            latest_rows=latest_rows,
-            cards=cards,
-            impacts=[{"event": e, "chart": before_after(e, fonts)} for e in impacts],
-            verdict_labels=VERDICT_LABELS,
-            names={i.key: i.name for i in rubric.indicators},
+            impacts=[{"event": e, "chart": before_after(e, fonts) if _has_cohorts(e) else ""} for e in impacts],
+            **parts,
         )
     )
 
@@ -169,6 +204,8 @@ _GRADE_COLUMNS = [
     "previous_grade",
     "score_change",
     "reason",
+    "low_streak",
+    "repeated_low",
 ]
 _TEAM_COLUMNS = ["team", "period", "n_agents", "n_graded", "n_conversations", "mean_score"]
 
@@ -186,6 +223,8 @@ def _grade_row(r: AgentPeriod) -> list[Any]:
         r.previous_grade,
         r.score_change,
         r.reason,
+        r.low_streak,
+        int(r.repeated_low),
         *_indicator_cells(r.indicators),
     ]
 
@@ -198,7 +237,7 @@ def _team_row(t: TeamPeriod) -> list[Any]:
         t.n_graded,
         t.n_conversations,
         t.mean_score,
-        *[t.grade_counts[g] for g in (*GRADES, INSUFFICIENT)],
+        *t.grade_counts.values(),
         *_indicator_cells(t.indicators),
     ]
 
@@ -215,117 +254,14 @@ def write_grade_outputs(
     )
     _write_csv(
         paths["teams.csv"],
-        [*_TEAM_COLUMNS, *[f"n_{g}" for g in (*GRADES, INSUFFICIENT)], *_indicator_columns(rubric)],
+        [*_TEAM_COLUMNS, *[f"n_{g}" for g in (*report.levels, INSUFFICIENT)], *_indicator_columns(rubric)],
         [_team_row(t) for t in report.teams],
     )
     write_json(paths["grades.json"], report)
     paths["report.html"].write_text(
-        render_html(rubric, grades=report, rubric_origin=rubric_origin), encoding="utf-8"
+        render_html(rubric, grades=report, rubric_origin=rubric_origin, lang=report.lang), encoding="utf-8"
     )
     return paths
-
-
-_IMPACT_COLUMNS = [
-    "event_id",
-    "course",
-    "indicator",
-    "name",
-    "level",
-    "n_treated",
-    "n_control",
-    "method",
-    "estimate",
-    "ci_low",
-    "ci_high",
-    "effect_size",
-    "p_value",
-    "p_adjusted",
-    "verdict",
-    "reason",
-    "treated_before",
-    "treated_after",
-    "control_before",
-    "control_after",
-    "paired_diff",
-    "paired_boot_ci_low",
-    "paired_boot_ci_high",
-    "paired_d_z",
-    "paired_p",
-    "did_estimate",
-    "did_ci_low",
-    "did_ci_high",
-    "did_p",
-]
-_IMPACT_AGENT_COLUMNS = [
-    "event_id",
-    "agent_id",
-    "indicator",
-    "n_before",
-    "n_after",
-    "before",
-    "after",
-    "diff",
-    "ci_low",
-    "ci_high",
-    "effect_size",
-    "verdict",
-    "reason",
-]
-
-
-def _impact_row(ev: EventImpact, e: CohortEffect) -> list[Any]:
-    """One indicator of one event: the headline, the cohort means (point estimates only),
-    then the paired and difference-in-differences details."""
-    p, d = e.paired, e.did
-    return [
-        ev.event_id,
-        ev.course,
-        e.indicator,
-        e.name,
-        e.level,
-        e.n_treated,
-        e.n_control,
-        e.method,
-        e.estimate,
-        e.ci_low,
-        e.ci_high,
-        e.effect_size,
-        e.p_value,
-        e.p_adjusted,
-        e.verdict,
-        e.reason,
-        *(e.treated_before or (None,) * 3)[:1],
-        *(e.treated_after or (None,) * 3)[:1],
-        *(e.control_before or (None,) * 3)[:1],
-        *(e.control_after or (None,) * 3)[:1],
-        p and p.diff,
-        p and p.ci and p.ci[0],
-        p and p.ci and p.ci[1],
-        p and p.d_z,
-        p and p.p_value,
-        d and d.estimate,
-        d and d.ci and d.ci[0],
-        d and d.ci and d.ci[1],
-        d and d.p_value,
-    ]
-
-
-def _impact_agent_row(ev: EventImpact, a: AgentEffect) -> list[Any]:
-    return [
-        ev.event_id,
-        a.agent_id,
-        a.indicator,
-        a.n_before,
-        a.n_after,
-        a.before,
-        a.after,
-        a.diff,
-        a.ci_low,
-        a.ci_high,
-        a.effect_size,
-        a.verdict,
-        a.reason,
-    ]
 
 
 def write_impact_outputs(
@@ -336,19 +272,23 @@ def write_impact_outputs(
     rubric_origin: str = "default_rubric.yaml",
 ) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
-    paths = {k: out / k for k in ("impact.csv", "impact_agents.csv", "impact.json", "report.html")}
+    names = ("impact.csv", "impact_agents.csv", "reaction_learning.csv", "retraining.csv", "impact.json", "report.html")
+    paths = {k: out / k for k in names}
     _write_csv(
         paths["impact.csv"],
-        _IMPACT_COLUMNS,
-        [_impact_row(ev, e) for ev in impacts for e in ev.indicators],
+        IMPACT_COLUMNS,
+        [impact_row(ev, e) for ev in impacts for e in ev.indicators],
     )
     _write_csv(
         paths["impact_agents.csv"],
-        _IMPACT_AGENT_COLUMNS,
-        [_impact_agent_row(ev, a) for ev in impacts for a in ev.agents],
+        IMPACT_AGENT_COLUMNS,
+        [impact_agent_row(ev, a) for ev in impacts for a in ev.agents],
     )
+    _write_csv(paths["reaction_learning.csv"], LEVEL12_COLUMNS, [r for ev in impacts for r in level12_rows(ev)])
+    _write_csv(paths["retraining.csv"], RETRAINING_COLUMNS, [r for ev in impacts for r in retraining_rows(ev)])
     write_json(paths["impact.json"], list(impacts))
+    lang = impacts[0].lang if impacts else DEFAULT_LANG
     paths["report.html"].write_text(
-        render_html(rubric, impacts=impacts, rubric_origin=rubric_origin), encoding="utf-8"
+        render_html(rubric, impacts=impacts, rubric_origin=rubric_origin, lang=lang), encoding="utf-8"
     )
     return paths

@@ -4,29 +4,38 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .texts import DEFAULT_LANG, Lang, tr
+
 IMPROVED = "improved"
 WORSENED = "worsened"
 CANNOT_TELL = "cannot_tell"
-VERDICT_LABELS = {
-    IMPROVED: "改善 improved",
-    WORSENED: "变差 worsened",
-    CANNOT_TELL: "无法判断 cannot tell",
-}
+# Level 1 (reaction): the trainees' rating lies above or below the scale's neutral point.
+POSITIVE = "positive"
+NEGATIVE = "negative"
+VERDICTS: tuple[str, ...] = (IMPROVED, WORSENED, CANNOT_TELL, POSITIVE, NEGATIVE)
+
+
+def verdict_label(verdict: str, lang: Lang) -> str:
+    return tr(lang, f"verdict.{verdict}")
 
 
 @dataclass(frozen=True)
 class Units:
     stat: str  # "proportion" or "mean"
     unit: str
+    lang: Lang = DEFAULT_LANG
 
     def fmt(self, x: float, signed: bool = True) -> str:
         if self.stat == "proportion":
-            return f"{100 * x:+.1f} pp" if signed else f"{100 * x:.1f}%"
+            return tr(self.lang, "unit.pp", x=100 * x) if signed else f"{100 * x:.1f}%"
         num = f"{x:+.2f}" if signed else f"{x:.2f}"
         return f"{num} {self.unit}".strip()
 
+    def span(self, ci: tuple[float, float]) -> str:
+        return tr(self.lang, "span", low=self.fmt(ci[0]), high=self.fmt(ci[1]))
 
-def _p(p: float) -> str:
+
+def p_text(p: float) -> str:
     return "< 0.001" if p < 0.001 else f"= {p:.3f}"
 
 
@@ -34,30 +43,22 @@ def direction(estimate: float, higher_is_better: bool) -> str:
     return IMPROVED if (estimate > 0) == higher_is_better else WORSENED
 
 
-def method_phrase(method: str, n_treated: int, n_control: int) -> str:
+def method_phrase(method: str, n_treated: int, n_control: int, lang: Lang) -> str:
     if method == "did":
-        return (
-            f"{n_treated} trained agents against {n_control} untrained agents over the same "
-            f"windows (difference-in-differences)"
-        )
-    return (
-        f"the same {n_treated} agents before and after, with no comparison group, so a change "
-        f"that hit everyone (season, promotions, staffing) would look the same"
-    )
+        return tr(lang, "method.did", t=n_treated, c=n_control)
+    return tr(lang, "method.paired", t=n_treated)
 
 
-def too_few_agents(k: int, min_agents: int, min_conv: int) -> str:
-    return (
-        f"cannot tell: only {k} trained agent(s) have at least {min_conv} conversations with "
-        f"data in both windows; {min_agents} are needed"
-    )
+def too_few_agents(k: int, min_agents: int, min_conv: int, lang: Lang) -> str:
+    return tr(lang, "verdict.too_few_agents", k=k, need=min_agents, conv=min_conv)
 
 
-NO_OUTCOMES = (
-    "cannot tell: no outcome data was given (--outcomes); level 4 (results) needs CSAT, "
-    "complaint or repeat-contact data"
-)
-NO_SPREAD = "cannot tell: the indicator does not vary in these windows, so there is nothing to test"
+def no_outcomes(lang: Lang) -> str:
+    return tr(lang, "verdict.no_outcomes")
+
+
+def no_spread(lang: Lang) -> str:
+    return tr(lang, "verdict.no_spread")
 
 
 def cohort_verdict(
@@ -75,28 +76,24 @@ def cohort_verdict(
     n_tests: int,
 ) -> tuple[str, str]:
     """An effect only when the interval excludes 0 and the Holm-adjusted p is below alpha."""
-    how = method_phrase(method, n_treated, n_control)
-    conf = f"{100 * (1 - alpha):.0f}%"
+    lang = units.lang
     if ci is None or p is None or p_adj is None:
-        return CANNOT_TELL, NO_SPREAD
-    span = f"{units.fmt(ci[0])} to {units.fmt(ci[1])}"
+        return CANNOT_TELL, no_spread(lang)
+    common = {
+        "est": units.fmt(estimate),
+        "conf": f"{100 * (1 - alpha):.0f}%",
+        "span": units.span(ci),
+        "how": method_phrase(method, n_treated, n_control, lang),
+        "p": p_text(p),
+        "p_adj": p_text(p_adj),
+        "n": n_tests,
+    }
     if ci[0] <= 0 <= ci[1]:
-        return CANNOT_TELL, (
-            f"cannot tell: the change is {units.fmt(estimate)} but its {conf} interval "
-            f"({span}) includes 0, so no change fits the data as well; compared {how}"
-        )
+        return CANNOT_TELL, tr(lang, "verdict.includes_zero", **common)
     if p_adj >= alpha:
-        return CANNOT_TELL, (
-            f"cannot tell: {units.fmt(estimate)} ({conf} interval {span}, p {_p(p)}) would be "
-            f"notable alone, but with {n_tests} indicators tested the Holm-adjusted p "
-            f"{_p(p_adj)}, so it may be chance; compared {how}"
-        )
-    verdict = direction(estimate, higher_is_better)
-    moved = "rose" if estimate > 0 else "fell"
-    return verdict, (
-        f"{moved} by {units.fmt(estimate)} ({conf} interval {span}, Holm-adjusted p "
-        f"{_p(p_adj)}); compared {how}"
-    )
+        return CANNOT_TELL, tr(lang, "verdict.not_after_holm", **common)
+    moved = tr(lang, "moved.rose" if estimate > 0 else "moved.fell")
+    return direction(estimate, higher_is_better), tr(lang, "verdict.moved", moved=moved, **common)
 
 
 def agent_verdict(
@@ -108,10 +105,10 @@ def agent_verdict(
     alpha: float,
 ) -> tuple[str, str]:
     """Per agent: descriptive, no multiplicity adjustment (said so in the report)."""
-    conf = f"{100 * (1 - alpha):.0f}%"
+    lang = units.lang
     if ci is None:
-        return CANNOT_TELL, NO_SPREAD
-    span = f"{units.fmt(ci[0])} to {units.fmt(ci[1])}"
+        return CANNOT_TELL, no_spread(lang)
+    common = {"est": units.fmt(diff), "conf": f"{100 * (1 - alpha):.0f}%", "span": units.span(ci)}
     if ci[0] <= 0 <= ci[1]:
-        return CANNOT_TELL, f"cannot tell: {units.fmt(diff)}, {conf} interval {span} includes 0"
-    return direction(diff, higher_is_better), f"{units.fmt(diff)}, {conf} interval {span}"
+        return CANNOT_TELL, tr(lang, "agent.includes_zero", **common)
+    return direction(diff, higher_is_better), tr(lang, "agent.moved", **common)

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from kefuqa.contract import LABELS, ScoreRecord
+from kefuqa.grading.course_inputs import CourseFeedback, ExamScore, SurveyAnswer
 from kefuqa.grading.inputs import Outcome, RosterEntry, TrainingEvent
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -32,6 +33,12 @@ TRUE_EFFECTS = {
     "csat": 0.4,
 }
 TREND = {"avg_response": 6.0}  # everyone slower after the event date: not a training effect
+# Levels 1 and 2 in the "effect" simulation: the mean rating above the neutral 3 of a 1–5
+# scale, and the exam gain in points.
+TRUE_REACTION = 0.8
+TRUE_GAIN = 8.0
+QUESTIONS = ("课程内容", "讲师", "对工作的帮助")
+TESTS = ("笔试", "角色扮演")
 
 
 @dataclass
@@ -103,6 +110,7 @@ def _window_params(
     # csat is 3/4/5: moving d/2 of mass from 3 to 5 raises the mean by exactly d
     p["csat5"] += shifts.get("csat", 0) / 2
     p["csat3"] -= shifts.get("csat", 0) / 2
+    p["repeat"] += shifts.get("repeat_contact_rate", 0)
     return p
 
 
@@ -110,6 +118,23 @@ _PROBS = {
     name: {value: {v: (0.8 if v == value else 0.1) for v in values} for value in values}
     for name, values in LABELS.items()
 }
+
+
+def _visits(rng: np.random.Generator, count: int, length: int, p_repeat: float) -> list[tuple[int, int]]:
+    """(minute in the window, first contact) of ``count`` first contacts and their returns.
+
+    Every contact, a return included, is followed by another from the same customer with
+    probability ``p_repeat``, 1 minute to 71 hours later (inside the rubric's 72 h). So each
+    conversation is a repeat contact with probability exactly ``p_repeat``, and an agent's
+    true repeat-contact rate in a window is ``p_repeat``. A return may fall after the window.
+    """
+    out = []
+    for first, minute in enumerate(rng.integers(0, length * 24 * 60, count).tolist()):
+        out.append((minute, first))
+        while rng.random() < p_repeat:
+            minute += int(rng.integers(1, 71 * 60))
+            out.append((minute, first))
+    return out
 
 
 def _window(
@@ -120,8 +145,15 @@ def _window(
     count: int,
     p: dict[str, float],
     next_id: int,
+    customers: bool = False,
 ) -> tuple[list[ScoreRecord], dict[str, Outcome]]:
-    """One agent's conversations in one window, drawn in bulk (the tests run hundreds)."""
+    """One agent's conversations in one window, drawn in bulk (the tests run hundreds).
+
+    With ``customers`` every record names its customer, returns are conversations of their
+    own (``_visits``) and the outcome rows leave ``repeat_contact`` blank: grading finds the
+    repeat contacts in the records."""
+    visits = _visits(rng, count, length, p["repeat"]) if customers else None
+    count = len(visits) if visits is not None else count
     labels = {
         "politeness": _draw(
             rng,
@@ -157,7 +189,7 @@ def _window(
         ),
     }
     start = datetime(first_day.year, first_day.month, first_day.day, tzinfo=SHANGHAI)
-    minutes = rng.integers(0, length * 24 * 60, count).tolist()
+    minutes = [m for m, _ in visits] if visits is not None else rng.integers(0, length * 24 * 60, count).tolist()
     utc = (rng.random(count) < 0.5).tolist()  # half in UTC, half in +08:00: same local day
     timed = (rng.random(count) > 0.05).tolist()  # no timestamps → null response times
     first = rng.gamma(2.0, max(p["first"], 1.0) / 2, count).tolist()
@@ -190,11 +222,14 @@ def _window(
                         "polite_phrase_rate": 0.5,
                         "taboo_hits": int(chosen["politeness"] == "poor"),
                     },
+                    "customer_id": f"u-{agent}-{first_day}-{visits[i][1]}" if visits is not None else None,
                 }
             )
         )
         outcomes[cid] = Outcome(
-            float(csat[i]) if surveyed[i] else None, float(complaint[i]), float(repeat[i])
+            float(csat[i]) if surveyed[i] else None,
+            float(complaint[i]),
+            None if customers else float(repeat[i]),
         )
     return records, outcomes
 
@@ -209,7 +244,10 @@ def simulate(
     per_window: int = 25,
     days: int = 60,
     better: float = 0.0,
+    customers: bool = False,
 ) -> SimData:
+    """``customers``: repeat contacts come from the records' ``customer_id`` (``_visits``),
+    not from the outcome rows."""
     rng = np.random.default_rng(seed)
     effects, trend = effects or {}, trend if trend is not None else TREND
     agents = [f"a-{i:03d}" for i in range(n_treated + n_control)]
@@ -232,12 +270,60 @@ def simulate(
                 base, rng, after=after, trained=a in treated, effects=effects, trend=trend
             )
             count = int(rng.poisson(per_window if side != "training" else 3))
-            recs, outs = _window(rng, a, first_day, length, count, p, n + 1)
-            n += count
+            recs, outs = _window(rng, a, first_day, length, count, p, n + 1, customers)
+            n += len(recs)
             records += recs
             outcomes.update(outs)
     events = [TrainingEvent("ev-1", "情绪管理", EVENT_START, EVENT_END, tuple(sorted(treated)))]
     return SimData(records, roster, events, outcomes, dict(effects))
+
+
+def simulate_feedback(
+    seed: int,
+    trained: tuple[str, ...],
+    *,
+    reaction: float = 0.0,
+    gain: float = 0.0,
+    event_id: str = "ev-1",
+) -> CourseFeedback:
+    """Survey answers and exam scores of one event's trainees.
+
+    Ratings: each trainee has a leaning (symmetric about 0) and answers each question
+    with 3 + reaction + leaning + noise, rounded and clipped to 1–5; the rounding and
+    clipping are symmetric about 3, so with ``reaction=0`` the true mean is exactly the
+    neutral point. Exams: each trainee's ability sets the before score; after is
+    before + ``gain`` + noise, per test.
+    """
+    rng = np.random.default_rng(seed)
+    answers, scores = [], []
+    for a in trained:
+        leaning = rng.normal(0, 0.4)
+        for q in QUESTIONS:
+            rating = float(np.clip(np.rint(3 + reaction + leaning + rng.normal(0, 0.8)), 1, 5))
+            answers.append(SurveyAnswer(event_id, a, q, rating))
+        ability = rng.normal(68, 10)
+        for test in TESTS:
+            before = float(np.clip(ability + rng.normal(0, 5), 0, 100))
+            after = float(np.clip(before + gain + rng.normal(0, 6), 0, 100))
+            scores.append(ExamScore(event_id, a, test, round(before, 1), round(after, 1)))
+    return CourseFeedback(tuple(answers), tuple(scores))
+
+
+def write_feedback(feedback: CourseFeedback, folder: Path) -> dict[str, Path]:
+    """The survey and exam CSVs the CLI reads."""
+    paths = {"survey": folder / "survey.csv", "exam": folder / "exam.csv"}
+    with paths["survey"].open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["event_id", "agent_id", "question", "rating"])
+        w.writerows([x.event_id, x.agent_id, x.question, f"{x.rating:g}"] for x in feedback.surveys or ())
+    with paths["exam"].open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["event_id", "agent_id", "test", "before", "after"])
+        w.writerows(
+            [x.event_id, x.agent_id, x.test, "" if x.before is None else x.before, "" if x.after is None else x.after]
+            for x in feedback.exams or ()
+        )
+    return paths
 
 
 def write_files(sim: SimData, folder: Path) -> dict[str, Path]:

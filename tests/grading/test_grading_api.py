@@ -11,7 +11,7 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from gradingsim import TRUE_EFFECTS, simulate, write_files
+from gradingsim import TRUE_EFFECTS, simulate, simulate_feedback, write_feedback, write_files
 
 from kefuqa.grading.api import GradingSource, make_router
 from kefuqa.grading.errors import InputError
@@ -41,12 +41,16 @@ def _serve(app: FastAPI) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def source(tmp_path_factory) -> GradingSource:
     sim = simulate(21, effects=TRUE_EFFECTS, n_treated=6, n_control=6, per_window=70)
-    paths = write_files(sim, tmp_path_factory.mktemp("api"))
+    folder = tmp_path_factory.mktemp("api")
+    paths = write_files(sim, folder)
+    paths.update(write_feedback(simulate_feedback(21, sim.events[0].agents, reaction=1.5, gain=15.0), folder))
     return GradingSource(
         scores=paths["scores"],
         roster=paths["roster"],
         events=paths["events"],
         outcomes=paths["outcomes"],
+        survey=paths["survey"],
+        exam=paths["exam"],
     )
 
 
@@ -111,9 +115,23 @@ def test_training_impact(base_url, source):
     assert by_key["polite_rate"]["did"]["n_control"] == 6
     assert by_key["polite_rate"]["estimate"] > 0 and by_key["csat"]["level"] == 4
     assert body["agents"] and body["summary"]
+    assert body["reaction"]["verdict"] == "positive" and [t["test"] for t in body["learning"]] == ["笔试", "角色扮演"]
+    assert [x["name"] for x in body["evaluation"]["levels"]] == ["反应", "学习", "行为", "结果"]
     # the endpoint serves exactly what the engine computes in-process
     data, rubric = source.load()
-    assert body == to_jsonable(analyse_event(data, rubric, "ev-1", before_days=45))
+    expected = analyse_event(data, rubric, "ev-1", before_days=45, feedback=source.feedback(data, rubric))
+    assert body == to_jsonable(expected)
+
+
+def test_the_language_is_a_query_parameter(base_url):
+    en = httpx.get(f"{base_url}/v1/training/ev-1/impact", params={"lang": "en"}, timeout=60).json()
+    assert en["lang"] == "en" and en["evaluation"]["levels"][0]["name"] == "reaction"
+    grades = httpx.get(f"{base_url}/v1/agents/a-001/grades", params={"lang": "en"}, timeout=60).json()
+    graded = [p for p in grades["periods"] if p["graded"]]
+    assert graded[0]["reason"].startswith("score ") and grades["levels"][0] == "优秀"
+    zh = httpx.get(f"{base_url}/v1/agents/a-001/grades", timeout=60).json()
+    assert next(p for p in zh["periods"] if p["graded"])["reason"].startswith("综合 ")
+    assert httpx.get(f"{base_url}/v1/training/ev-1/impact", params={"lang": "fr"}, timeout=60).status_code == 422
 
 
 def test_unknown_event_is_404(base_url):

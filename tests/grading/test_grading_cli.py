@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from gradingsim import TRUE_EFFECTS, simulate, write_files
+from gradingsim import TRUE_EFFECTS, simulate, simulate_feedback, write_feedback, write_files
 
 from kefuqa.grading.cli import register
 from kefuqa.grading.rubric import GRADES
@@ -25,7 +25,9 @@ def _main(argv: list[str]) -> int:
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     sim = simulate(5, effects=TRUE_EFFECTS, n_treated=6, n_control=6, per_window=70)
-    return write_files(sim, tmp_path_factory.mktemp("sim"))
+    folder = tmp_path_factory.mktemp("sim")
+    feedback = simulate_feedback(5, sim.events[0].agents, reaction=1.5, gain=15.0)
+    return {**write_files(sim, folder), **write_feedback(feedback, folder)}
 
 
 def _rows(path):
@@ -60,8 +62,10 @@ def test_grade_writes_tables_json_and_report(files, tmp_path, capsys):
     assert data["kind"] == "month" and len(data["agents"]) == len(rows)
     assert "<img" in (out / "report.html").read_text(encoding="utf-8")
     text = capsys.readouterr().out
-    assert "Grades by month" in text and "grades.csv" in text
-    assert "period 2026-04" in text  # May is cut short (no one graded): the summary shows April
+    assert "按月评定" in text and "grades.csv" in text
+    assert "周期 2026-04" in text  # May is cut short (no one graded): the summary shows April
+    assert all(r["reason"].startswith("综合 ") for r in graded)
+    assert {"low_streak", "repeated_low"} <= set(rows[0])
 
 
 def test_grade_by_quarter_with_forced_distribution(files, tmp_path):
@@ -104,6 +108,8 @@ def test_impact_writes_results(files, tmp_path, capsys):
             "50",
             "--after-days",
             "50",
+            "--lang",
+            "en",
             "--out",
             str(out),
         ]
@@ -121,7 +127,10 @@ def test_impact_writes_results(files, tmp_path, capsys):
     data = json.loads((out / "impact.json").read_text(encoding="utf-8"))
     assert data[0]["windows"]["before_start"] == "2026-01-18"
     text = capsys.readouterr().out
-    assert "Training ev-1" in text and "Level 3" in text
+    assert "Training ev-1" in text and "Level 3 (behaviour)" in text
+    assert "Level 1 (reaction): not measured: no after-course survey given (--survey)" in text
+    # only data stays Chinese: the course name and the rubric's grade names
+    assert not any("\u4e00" <= ch <= "\u9fff" for ch in text.replace("情绪管理", "").replace("合格", ""))
 
 
 def test_unknown_event_exits_2(files, tmp_path, capsys):
@@ -184,3 +193,62 @@ def test_real_entry_point_has_no_traceback(files, tmp_path):
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "r.yaml" in proc.stderr
+
+
+def test_impact_with_survey_and_exam_covers_all_four_levels(files, tmp_path, capsys):
+    out = tmp_path / "four"
+    args = ["impact", str(files["scores"]), "--roster", str(files["roster"]), "--events", str(files["events"])]
+    args += ["--outcomes", str(files["outcomes"]), "--survey", str(files["survey"]), "--exam", str(files["exam"])]
+    assert _main([*args, "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    for words in ("第1级 反应：正面", "第2级 学习：", "第3级 行为：", "第4级 结果：", "目的：", "问题：", "建议："):
+        assert words in text
+    levels = _rows(out / "reaction_learning.csv")
+    assert [(r["level"], r["test"]) for r in levels] == [("1", ""), ("2", "笔试"), ("2", "角色扮演")]
+    assert levels[0]["verdict"] == "positive" and levels[1]["verdict"] == "improved"
+    data = json.loads((out / "impact.json").read_text(encoding="utf-8"))
+    sections = data[0]["evaluation"]
+    assert [x["name"] for x in sections["levels"]] == ["反应", "学习", "行为", "结果"]
+    assert sections["purpose"] and sections["method"] and sections["problems"] and sections["suggestions"]
+    html = (out / "report.html").read_text(encoding="utf-8")
+    for heading in ("一、目的", "二、方法", "三、结果", "四、问题", "五、建议", "再培训名单"):
+        assert heading in html
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "where"),
+    [
+        ("survey", "event_id,agent_id,question,rating\nev-1,a-000,讲师,4\nev-1,a-001,讲师,7\n", "line 3, field rating"),
+        ("survey", "event_id,agent_id,rating\nev-9,a-000,4\n", "line 2, field event_id: unknown training event"),
+        ("survey", "event_id,agent_id,question,rating\nev-1,a-0,讲师,4\nev-1,a-0,讲师,5\n", "line 3, field question"),
+        ("survey", "event_id,agent_id,question\nev-1,a-000,讲师\n", "line 1: missing column(s) ['rating']"),
+        ("exam", "event_id,agent_id,test,before,after\nev-1,a-000,笔试,60,abc\n", "line 2, field after"),
+        ("exam", "event_id,agent_id,test,before,after\nev-1,a-000,笔试,,\n", "line 2, field (row)"),
+        ("exam", "event_id,agent_id,test,before,after\nev-1,a-0,笔试,60,101\n", "line 2, field after: 101 is outside"),
+    ],
+)
+def test_bad_survey_or_exam_exits_2_naming_file_line_and_column(files, tmp_path, capsys, name, content, where):
+    bad = tmp_path / f"{name}.csv"
+    bad.write_text(content, encoding="utf-8")
+    args = ["impact", str(files["scores"]), "--roster", str(files["roster"]), "--events", str(files["events"])]
+    rc = _main([*args, f"--{name}", str(bad), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1
+    assert f"{bad}, {where}" in err, err
+
+
+def test_forced_method_on_a_custom_scheme_without_shares_exits_2(files, tmp_path, capsys):
+    from importlib import resources
+
+    import yaml
+
+    data = yaml.safe_load(resources.files("kefuqa.grading").joinpath("default_rubric.yaml").read_text("utf-8"))
+    data["grades"].update(levels=["优秀", "合格", "不合格"], thresholds={"优秀": 85, "合格": 60})
+    del data["grades"]["forced_shares"]
+    rubric = tmp_path / "three.yaml"
+    rubric.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    args = ["grade", str(files["scores"]), "--roster", str(files["roster"]), "--rubric", str(rubric)]
+    assert _main([*args, "--out", str(tmp_path / "ok")]) == 0
+    assert "优秀" in capsys.readouterr().out
+    assert _main([*args, "--method", "forced", "--out", str(tmp_path / "no")]) == 2
+    assert "--method: " in capsys.readouterr().err

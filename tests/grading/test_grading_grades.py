@@ -12,7 +12,7 @@ from kefuqa.grading.dataset import UNASSIGNED, build_dataset
 from kefuqa.grading.grades import grade_all
 from kefuqa.grading.inputs import Outcome, RosterEntry
 from kefuqa.grading.kpis import combine, measure
-from kefuqa.grading.rubric import INSUFFICIENT, load_rubric
+from kefuqa.grading.rubric import INSUFFICIENT, GradeRule, RepeatedLow, load_rubric
 
 RUBRIC = load_rubric()
 POOR = {
@@ -35,9 +35,9 @@ def _month(agent: str, n: int, month: int = 3, labels: dict | None = None, start
     ]
 
 
-def _grade(records, roster=None, kind="month", rubric=RUBRIC, **kw):
+def _grade(records, roster=None, kind="month", rubric=RUBRIC, lang="zh-CN", **kw):
     roster = roster or [RosterEntry(a, "t1", None) for a in sorted({r.agent_id for r in records})]
-    return grade_all(build_dataset(records, roster, tz=rubric.tz, **kw), rubric, kind)
+    return grade_all(build_dataset(records, roster, tz=rubric.tz, **kw), rubric, kind, lang=lang)
 
 
 def _row(report, agent, period):
@@ -48,7 +48,7 @@ def test_minimum_sample_rule_29_vs_30():
     report = _grade(_month("a", 29) + _month("b", 30))
     a, b = _row(report, "a", "2026-03"), _row(report, "b", "2026-03")
     assert (a.graded, a.grade, a.score) == (False, INSUFFICIENT, None)
-    assert "29 conversations" in a.reason and "30" in a.reason
+    assert a.reason == "29 通对话，少于最低要求 30 通"
     assert a.rank_in_team is None
     assert b.graded and b.grade == "优秀" and b.score == pytest.approx(100.0)
 
@@ -190,8 +190,8 @@ def test_hire_date_undated_and_off_roster():
     }
     assert _row(report, "ghost", "2026-03").team == UNASSIGNED
     assert report.n_undated == 1 and report.n_records == 94
-    assert any("no started_at" in n for n in report.notes)
-    assert any("not on the roster" in n and "ghost" in n for n in report.notes)
+    assert any("没有 started_at" in n for n in report.notes)
+    assert any("不在花名册上" in n and "ghost" in n for n in report.notes)
 
 
 def test_forced_distribution_within_team():
@@ -204,10 +204,76 @@ def test_forced_distribution_within_team():
     grades = sorted(r.grade for r in rows)
     # five agents tie at 100: the tie shares the top grade, the rest follow the quota ladder
     assert sum(g == "优秀" for g in grades) == 5
-    assert all("forced distribution" in r.reason for r in rows)
+    assert all("（全员强制分布）" in r.reason for r in rows)
 
 
 def test_combine_uses_only_indicators_with_data():
     values = measure(RUBRIC, [], rng=None)
     groups, total = combine(RUBRIC, values)
     assert total is None and all(v is None for v in groups.values())
+
+
+WEAK = {**GOOD, "emotional_control": "poor", "resolution": "unresolved"}
+
+
+def test_a_grade_reason_names_the_weakest_indicators():
+    # emotional control 0 and resolution 0, everything else full marks:
+    # 0.3·60 + 0.3·30 + 0.2·100 + 0.2·100 = 67 → 合格
+    row = _row(_grade(_month("a", 30, labels=WEAK)), "a", "2026-03")
+    assert row.grade == "合格"
+    assert row.reason == "综合 67.0 分（绝对阈值）；最弱：情绪管理能力 0、问题解决率 0"
+    en = _row(_grade(_month("a", 30, labels=WEAK), lang="en"), "a", "2026-03")
+    assert en.reason == "score 67.0 (absolute thresholds); weakest: emotional control 0, resolution rate 0"
+    full = _row(_grade(_month("b", 30)), "b", "2026-03")
+    assert full.reason == "综合 100.0 分（绝对阈值）"  # nothing is weak at full marks
+
+
+def _three_levels(**kw) -> object:
+    rule = GradeRule(levels=("优秀", "合格", "不合格"), thresholds={"优秀": 85, "合格": 60}, **kw)
+    return dataclasses.replace(RUBRIC, grades=rule)
+
+
+def test_a_three_level_scheme_grades_with_its_own_levels():
+    recs = _month("good", 30) + _month("weak", 30, labels=WEAK) + _month("bad", 30, labels=POOR)
+    report = _grade(recs, rubric=_three_levels())
+    grades = {a: _row(report, a, "2026-03").grade for a in ("good", "weak", "bad")}
+    assert grades == {"good": "优秀", "weak": "合格", "bad": "不合格"}
+    assert report.levels == ("优秀", "合格", "不合格")
+    assert report.thresholds == {"优秀": 85, "合格": 60}
+    team = report.teams[0]
+    assert team.grade_counts == {"优秀": 1, "合格": 1, "不合格": 1, INSUFFICIENT: 0}
+
+
+def test_forced_distribution_with_three_levels():
+    recs = [r for i in range(10) for r in _month(f"a{i}", 30 + i, labels=WEAK if i % 2 else GOOD)]
+    rubric = _three_levels(method="forced", forced_shares={"优秀": 0.2, "合格": 0.6, "不合格": 0.2})
+    grades = [r.grade for r in _grade(recs, rubric=rubric).agents]
+    # five agents tie at 100 and share the top grade; the five at 67 fill 合格 then 不合格
+    assert grades.count("优秀") == 5 and set(grades) <= {"优秀", "合格", "不合格"}
+
+
+def _poor_months(agent: str, months: list[int], n: int = 30) -> list:
+    return [r for m in months for r in _month(agent, n, m, labels=POOR)]
+
+
+def test_repeated_low_periods_are_flagged_and_a_gap_ends_the_run():
+    recs = _poor_months("a", [1, 2, 3]) + _month("a", 10, 4, labels=POOR) + _poor_months("a", [5])
+    recs += [r for m in (1, 2, 3, 4, 5) for r in _month("b", 30, m)]
+    report = _grade(recs)
+    a = [r for r in report.agents if r.agent_id == "a"]
+    assert [r.low_streak for r in a] == [1, 2, 3, 0, 1]  # April: 数据不足, so no evidence, the run ends
+    assert [r.repeated_low for r in a] == [False, False, True, False, False]
+    assert a[2].flag == "末位：连续 3 期不合格（2026-01、2026-02、2026-03）"
+    assert not any(r.repeated_low for r in report.agents if r.agent_id == "b")
+    assert report.repeated_low_periods == 3
+
+
+def test_last_in_team_counts_as_low_when_the_rubric_says_so():
+    recs = [r for m in (1, 2) for r in _month("a", 30, m) + _month("b", 30, m, labels=WEAK)]
+    rule = dataclasses.replace(RUBRIC.grades, repeated_low=RepeatedLow(periods=2, last_in_team=True))
+    report = _grade(recs, rubric=dataclasses.replace(RUBRIC, grades=rule), lang="en")
+    b = [r for r in report.agents if r.agent_id == "b"]
+    assert [r.grade for r in b] == ["合格", "合格"] and b[1].repeated_low
+    assert b[1].flag == "repeatedly low: 2 periods in a row 不合格 or last in team (2026-01, 2026-02)"
+    plain = _grade(recs)  # by default only the lowest grade counts
+    assert not any(r.repeated_low for r in plain.agents)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from gradingsim import TRUE_EFFECTS, simulate
 
-from kefuqa.grading.charts import Fonts
+from kefuqa.grading.charts import Fonts, _png
 from kefuqa.grading.dataset import build_dataset
 from kefuqa.grading.grades import grade_all
 from kefuqa.grading.impact import analyse_event
@@ -30,7 +30,7 @@ CHROMIUM_ARGS = [
 RUBRIC = load_rubric()
 
 
-def _report(fonts: Fonts | None = None, team: str = "team") -> tuple[str, int]:
+def _report(fonts: Fonts | None = None, team: str = "team", lang: str = "zh-CN", rubric=RUBRIC) -> tuple[str, int]:
     sim = simulate(3, effects=TRUE_EFFECTS, n_treated=6, n_control=6, per_window=90)
     roster = [
         RosterEntry(e.agent_id, f"{team}-{i % 2}", e.hire_date) for i, e in enumerate(sim.roster)
@@ -38,9 +38,9 @@ def _report(fonts: Fonts | None = None, team: str = "team") -> tuple[str, int]:
     data = build_dataset(
         sim.records, roster, tz=RUBRIC.tz, events=sim.events, outcomes=sim.outcomes
     )
-    grades = grade_all(data, RUBRIC, "month")
-    impact = analyse_event(data, RUBRIC, "ev-1")
-    html = render_html(RUBRIC, grades=grades, impacts=[impact], fonts=fonts)
+    grades = grade_all(data, rubric, "month", lang=lang)
+    impact = analyse_event(data, rubric, "ev-1", lang=lang)
+    html = render_html(rubric, grades=grades, impacts=[impact], fonts=fonts, lang=lang)
     n_charts = (
         1 + len(data.agents) + 1
     )  # grade distribution, one trajectory per agent, before/after
@@ -65,8 +65,10 @@ def test_report_is_self_contained(report):
     assert not re.search(r'(src|href)="(https?:)?//', html), "the report must open offline"
     images = _images(html)
     assert len(images) == n and all(img.startswith(b"\x89PNG\r\n\x1a\n") for img in images)
-    for text in ("成长轨迹", "等级分布", "培训效果", "无法判断 cannot tell", "Holm"):
+    for text in ("成长轨迹", "等级分布", "培训效果评估报告", "无法判断", "Holm", "一、目的", "四级评估汇总", "五、建议",
+                 "再培训名单"):
         assert text in html
+    assert "cannot tell" not in html and "Grade distribution" not in html  # zh-CN by default
 
 
 def test_charts_fall_back_to_english_without_a_cjk_font():
@@ -108,8 +110,6 @@ def test_charts_render_in_headless_chromium(report, tmp_path):
 def test_user_text_in_charts_is_drawn_not_parsed_as_mathtext(fonts):
     from matplotlib.figure import Figure
 
-    from kefuqa.grading.charts import _png
-
     fig = Figure(figsize=(2, 1))
     fig.subplots().set_title(fonts.safe(r"$\frac{x$ a-1 $5"), **fonts.props)
     assert _png(fig).startswith("data:image/png;base64,")  # an unescaped id raises in mathtext
@@ -126,3 +126,57 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_quoted(tmp_path):
     rows = list(csv.reader(path.read_text(encoding="utf-8-sig").splitlines()))
     assert [r[0] for r in rows[1:]] == ["'=HYPERLINK(\"http://x\",\"y\")", "'@SUM(A1)", "'+1", "'-cmd", "a-017"]
     assert rows[1][1] == "-3.5" and rows[2][1] == ""  # numbers and blanks stay as they are
+
+
+def test_english_report_has_english_prose():
+    html, n = _report(lang="en")
+    assert len(_images(html)) == n
+    for text in ("Training evaluation", "1. Purpose", "5. Suggestions", "Re-training candidates", "cannot tell",
+                 "four Kirkpatrick levels", "score ", "weakest: "):
+        assert text in html
+    for text in ("一、目的", "无法判断", "成长轨迹", "综合 "):
+        assert text not in html
+
+
+def test_a_three_level_scheme_renders_with_its_own_grades():
+    import dataclasses
+
+    from kefuqa.grading.rubric import GradeRule
+
+    rule = GradeRule(levels=("优秀", "合格", "不合格"), thresholds={"优秀": 85, "合格": 60})
+    html, n = _report(rubric=dataclasses.replace(RUBRIC, grades=rule))
+    assert len(_images(html)) == n
+    assert "良好" not in html and "优秀 ≥ 85；合格 ≥ 60" in html
+
+
+CJK_FILE = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
+
+
+def test_the_cjk_font_is_found_by_file_whatever_matplotlibs_cache_says(monkeypatch):
+    from matplotlib import font_manager
+    from matplotlib.figure import Figure
+
+    from kefuqa.grading import charts
+
+    if not CJK_FILE.exists():
+        pytest.skip(f"needs a CJK font at {CJK_FILE} (apt-get install -y fonts-wqy-microhei)")
+    # a font cache built before the font was installed, and no fontconfig either
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", [])
+    monkeypatch.setattr(charts.shutil, "which", lambda name: None)
+    fonts = Fonts.detect()
+    assert fonts.path == str(CJK_FILE) and fonts.chinese
+    fig = Figure(figsize=(2, 1))
+    fig.subplots().set_title(fonts.text("chart.distribution"), **fonts.props)
+    assert _png(fig).startswith("data:image/png;base64,")  # a missing glyph would warn, and fail the test
+    assert fonts.text("chart.distribution") == "等级分布"
+    assert Fonts(fonts.path, "en").text("chart.distribution") == "Grade distribution"
+
+
+def test_a_font_without_chinese_glyphs_is_not_taken_for_one():
+    from kefuqa.grading.charts import has_cjk
+
+    dejavu = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+    if not dejavu.exists():
+        pytest.skip("needs DejaVu Sans")
+    assert not has_cjk(dejavu)
+    assert not has_cjk("/nonexistent/font.ttf")

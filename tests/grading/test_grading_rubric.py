@@ -16,7 +16,8 @@ from kefuqa.grading.rubric import GRADES, Scale, load_rubric
 
 def test_default_rubric_groups_as_the_handbooks_do():
     rubric = load_rubric()
-    assert [g.name for g in rubric.groups] == ["服务态度", "问题解决", "工作效率", "服务满意度"]
+    # The four groups of the handbooks, and the calls-only group beside them (docs/phone-calls.md).
+    assert [g.name for g in rubric.groups] == ["服务态度", "问题解决", "工作效率", "服务满意度", "通话规范"]
     assert {i.key for i in rubric.indicators} >= {
         "polite_rate",
         "emotional_control",
@@ -154,3 +155,56 @@ def test_forced_method_can_be_switched_on():
     rubric = load_rubric()
     forced = dataclasses.replace(rubric, grades=dataclasses.replace(rubric.grades, method="forced"))
     assert forced.grades.method == "forced"
+
+
+def test_a_three_level_scheme_from_a_file(tmp_path):
+    data = _default_yaml()
+    data["grades"].update(
+        levels=["优秀", "合格", "不合格"],
+        thresholds={"合格": 60, "优秀": 85},  # any order in the file
+        forced_shares={"优秀": 0.2, "合格": 0.7, "不合格": 0.1},
+    )
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    rule = load_rubric(path).grades
+    assert rule.levels == ("优秀", "合格", "不合格") and rule.pass_cut == 60
+    assert [absolute_grade(x, rule) for x in (85, 84.9, 60, 59.9)] == ["优秀", "合格", "合格", "不合格"]
+    assert rule.low_grades == ("不合格",)
+
+
+@pytest.mark.parametrize(
+    ("edit", "field", "words"),
+    [
+        (lambda g: g.update(levels=["好", "差"]), "grades.levels", "3 to 5"),
+        (lambda g: g.update(levels=["优秀", "良好", "中等", "合格", "及格", "不合格"]), "grades.levels", "3 to 5"),
+        (lambda g: g.update(levels=["优秀", "优秀", "不合格"]), "grades.levels", "distinct"),
+        (lambda g: g.update(levels=["优秀", "合格", "数据不足"]), "grades.levels", "reserved"),
+        (lambda g: g.update(levels=["优秀", "合格", "不合格"]), "grades.thresholds", "exactly ['优秀', '合格']"),
+        (
+            lambda g: g.update(levels=["优秀", "合格", "不合格"], thresholds={"优秀": 85, "合格": 60}),
+            "grades.forced_shares",
+            "exactly ['优秀', '合格', '不合格']",
+        ),
+        (lambda g: g["repeated_low"].update(periods=1), "grades.repeated_low.periods", ">= 2"),
+        (lambda g: g["repeated_low"].update(grades=["差"]), "grades", "subset"),
+    ],
+)
+def test_grade_scheme_errors_name_the_field(tmp_path, edit, field, words):
+    err = _broken(tmp_path, lambda d: edit(d["grades"]))
+    assert err.field == field and words in err.message
+
+
+def test_forced_method_needs_shares_for_a_custom_scheme(tmp_path):
+    def edit(d):
+        d["grades"].update(levels=["优秀", "合格", "不合格"], thresholds={"优秀": 85, "合格": 60}, method="forced")
+        del d["grades"]["forced_shares"]
+
+    err = _broken(tmp_path, edit)
+    assert "forced_shares must give a share for each of" in err.message
+
+
+def test_reaction_and_learning_settings_are_validated(tmp_path):
+    err = _broken(tmp_path, lambda d: d["reaction"].update(neutral=6))
+    assert err.field == "reaction" and "scale_min < neutral < scale_max" in err.message
+    err = _broken(tmp_path, lambda d: d["learning"].update(pass_mark=120))
+    assert err.field == "learning" and "pass_mark" in err.message

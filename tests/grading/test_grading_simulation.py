@@ -8,16 +8,20 @@ must report an effect (on any indicator of an event) in about 5% of runs, not mo
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator
+from datetime import timedelta
 
 import numpy as np
 import pytest
-from gradingsim import TREND, TRUE_EFFECTS, simulate
+from gradingsim import TREND, TRUE_EFFECTS, TRUE_GAIN, TRUE_REACTION, simulate, simulate_feedback
 
 from kefuqa.grading.dataset import build_dataset
 from kefuqa.grading.impact import EventImpact, analyse_event
+from kefuqa.grading.kpis import combine, measure
+from kefuqa.grading.reaction_learning import analyse_learning, analyse_reaction
 from kefuqa.grading.rubric import load_rubric
-from kefuqa.grading.verdicts import CANNOT_TELL, IMPROVED, NO_OUTCOMES
+from kefuqa.grading.verdicts import CANNOT_TELL, IMPROVED, POSITIVE, no_outcomes
 
 RUBRIC = load_rubric()
 N_NULL = 200
@@ -45,7 +49,7 @@ def _impact(seed: int, effects: dict[str, float], *, outcomes: bool = True, **kw
         events=sim.events,
         outcomes=sim.outcomes if outcomes else None,
     )
-    return analyse_event(data, RUBRIC, "ev-1", per_agent=False)
+    return analyse_event(data, RUBRIC, "ev-1", per_agent=False, lang="en")
 
 
 def _covers(e, truth: float) -> bool:
@@ -169,7 +173,7 @@ def test_missing_outcome_data_leaves_level_4_results_untold():
     outcome_keys = {"csat", "complaint_rate", "repeat_contact_rate"}
     for e in run.indicators:
         if e.indicator in outcome_keys:
-            assert (e.verdict, e.reason, e.p_value) == (CANNOT_TELL, NO_OUTCOMES, None)
+            assert (e.verdict, e.reason, e.p_value) == (CANNOT_TELL, no_outcomes("en"), None)
     assert any("No outcome data" in n for n in run.notes)
     # the eight indicators that were tested form the Holm family
     tested = [e for e in run.indicators if e.p_adjusted is not None]
@@ -186,7 +190,7 @@ def test_per_agent_effects_and_windows_exclude_training_days():
     data = build_dataset(
         sim.records, sim.roster, tz=RUBRIC.tz, events=sim.events, outcomes=sim.outcomes
     )
-    run = analyse_event(data, RUBRIC, "ev-1", before_days=30, after_days=45)
+    run = analyse_event(data, RUBRIC, "ev-1", before_days=30, after_days=45, lang="en")
     assert (run.windows.before_end - run.windows.before_start).days == 29
     assert (run.windows.after_end - run.windows.after_start).days == 44
     assert (
@@ -198,3 +202,125 @@ def test_per_agent_effects_and_windows_exclude_training_days():
         assert a.n_before >= 1 and a.n_after >= 1
         if a.ci_low is not None:
             assert a.ci_low <= a.diff <= a.ci_high
+
+
+# Levels 1 and 2: a cohort of 10 trainees, two tests each (笔试, 角色扮演), three survey questions.
+TRAINEES = tuple(f"a-{i:03d}" for i in range(10))
+
+
+def _levels_one_two(seed: int, reaction: float, gain: float):
+    fb = simulate_feedback(seed, TRAINEES, reaction=reaction, gain=gain)
+    rng = np.random.default_rng(seed)
+    return (
+        analyse_reaction(fb.surveys, "ev-1", TRAINEES, RUBRIC, "en"),
+        analyse_learning(fb.exams, "ev-1", TRAINEES, RUBRIC, rng, "en"),
+    )
+
+
+@pytest.fixture(scope="module")
+def null_feedback():
+    with _one_blas_thread():
+        return [_levels_one_two(30_000 + s, 0.0, 0.0) for s in range(N_NULL)]
+
+
+@pytest.fixture(scope="module")
+def effect_feedback():
+    with _one_blas_thread():
+        return [_levels_one_two(40_000 + s, TRUE_REACTION, TRUE_GAIN) for s in range(N_EFFECT)]
+
+
+def test_levels_1_and_2_report_no_effect_in_about_5_percent_of_no_effect_runs(null_feedback):
+    reaction = np.mean([r.verdict != CANNOT_TELL for r, _ in null_feedback])
+    any_test = np.mean([any(x.verdict != CANNOT_TELL for x in tests) for _, tests in null_feedback])
+    assert reaction <= 0.09, f"a reaction reported in {reaction:.1%} of neutral runs"
+    assert any_test <= 0.09, f"a learning effect reported in {any_test:.1%} of no-gain runs"
+    covers = np.mean([r.ci_low <= 3 <= r.ci_high for r, _ in null_feedback])
+    assert covers >= 0.91, f"the neutral point is inside {covers:.1%} of the reaction intervals"
+    assert all(len(tests) == 2 and all(x.p_adjusted is not None for x in tests) for _, tests in null_feedback)
+
+
+def test_levels_1_and_2_find_the_injected_effects(effect_feedback):
+    positive = np.mean([r.verdict == POSITIVE for r, _ in effect_feedback])
+    assert positive >= 0.8, f"a positive reaction found in only {positive:.0%} of runs"
+    tests = [x for _, run in effect_feedback for x in run]
+    found = np.mean([x.verdict == IMPROVED for x in tests])
+    covers = np.mean([x.ci_low <= TRUE_GAIN <= x.ci_high for x in tests])
+    assert found >= 0.8, f"the exam gain found in only {found:.0%} of tests"
+    assert covers >= 0.88, f"the intervals cover the true gain in {covers:.1%} of tests"
+    assert "above the neutral point 3" in effect_feedback[0][0].reason
+
+
+# Repeat contacts found in the records by customer_id, with no outcome file: every
+# conversation is a repeat contact with probability p (the agent's rate; gradingsim._visits).
+# Only this indicator is analysed, so that hundreds of runs stay cheap.
+REPEAT = "repeat_contact_rate"
+REPEAT_ONLY = dataclasses.replace(
+    RUBRIC,
+    groups=(dataclasses.replace(RUBRIC.group_of(REPEAT), weight=1.0, indicators=(RUBRIC.indicator(REPEAT),)),),
+)
+TRUE_REPEAT = -0.05  # from a base of 5–15% (mean 10%)
+
+
+def _repeat_run(seed: int, effect: float, per_window: int):
+    sim = simulate(seed, effects={REPEAT: effect} if effect else {}, per_window=per_window, customers=True)
+    window = timedelta(hours=RUBRIC.repeat_contact_window_hours)
+    data = build_dataset(sim.records, sim.roster, tz=RUBRIC.tz, events=sim.events, repeat_window=window)
+    assert not data.has_outcomes and data.has_outcome("repeat_contact")
+    return analyse_event(data, REPEAT_ONLY, "ev-1", per_agent=False, lang="en").indicators[0]
+
+
+@pytest.fixture(scope="module")
+def null_repeats():
+    with _one_blas_thread():
+        return [_repeat_run(50_000 + s, 0.0, per_window=20) for s in range(N_NULL)]
+
+
+@pytest.fixture(scope="module")
+def effect_repeats():
+    with _one_blas_thread():
+        return [_repeat_run(60_000 + s, TRUE_REPEAT, per_window=80) for s in range(N_EFFECT)]
+
+
+def test_repeat_contacts_from_customer_ids_are_found_at_their_true_rate(null_repeats):
+    # The before window lies well inside the archive: the rate found is the simulated one.
+    before = np.mean([e.treated_before[0] for e in null_repeats] + [e.control_before[0] for e in null_repeats])
+    assert before == pytest.approx(0.10, abs=0.005)
+    assert all(e.method == "did" for e in null_repeats)
+
+
+def test_repeat_contacts_from_customer_ids_report_no_effect_in_about_5_percent_of_runs(null_repeats):
+    false = np.mean([e.verdict != CANNOT_TELL for e in null_repeats])
+    covers = np.mean([_covers(e, 0.0) for e in null_repeats])
+    assert false <= 0.09, f"a repeat-contact effect reported in {false:.1%} of no-effect runs"
+    assert covers >= 0.91, f"0 inside {covers:.1%} of the intervals"
+
+
+def test_repeat_contacts_from_customer_ids_find_a_fall(effect_repeats):
+    found = np.mean([e.verdict == IMPROVED and e.estimate < 0 for e in effect_repeats])
+    covers = np.mean([_covers(e, TRUE_REPEAT) for e in effect_repeats])
+    assert found >= 0.5, f"a {TRUE_REPEAT:+} fall found in only {found:.0%} of runs"
+    assert covers >= 0.88, f"the intervals cover the true fall in {covers:.1%} of runs"
+
+
+def test_all_four_levels_together_and_the_retraining_list():
+    sim = simulate(11, effects=TRUE_EFFECTS, per_window=40)
+    data = build_dataset(sim.records, sim.roster, tz=RUBRIC.tz, events=sim.events, outcomes=sim.outcomes)
+    trained = sim.events[0].agents
+    feedback = simulate_feedback(11, trained, reaction=TRUE_REACTION, gain=TRUE_GAIN)
+    alone = analyse_event(data, RUBRIC, "ev-1", lang="en")
+    full = analyse_event(data, RUBRIC, "ev-1", feedback=feedback, lang="en")
+    # levels 1 and 2 have their own random stream: adding them leaves levels 3 and 4 as they were
+    assert full.indicators == alone.indicators
+    assert [x.status for x in full.evaluation.levels[:3]] == [POSITIVE, IMPROVED, IMPROVED]
+    # a trainee is a candidate exactly when the after-window QA score or an exam after is below the line
+    rule, mark = RUBRIC.grades, RUBRIC.learning.pass_mark
+    below = set()
+    for agent in trained:
+        after = [o for o in data.observations if o.agent_id == agent and full.windows.side(o.day) == "after"]
+        _, score = combine(RUBRIC, measure(RUBRIC, after, None))
+        exams = [x.after for x in feedback.exams or () if x.agent_id == agent and x.after is not None]
+        if (len(after) >= RUBRIC.impact.min_conversations and score is not None and score < rule.pass_cut) or any(
+            x < mark for x in exams
+        ):
+            below.add(agent)
+    assert {c.agent_id for c in full.retraining.candidates} == below and below

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from kefuqa.grading.verdicts import CANNOT_TELL, IMPROVED, WORSENED, Units, cohort_verdict
 
-SHARE = Units("proportion", "")
-SECONDS = Units("mean", "s")
+SHARE = Units("proportion", "", "en")
+SECONDS = Units("mean", "s", "en")
 
 
 def _v(**kw):
@@ -55,3 +55,12 @@ def test_paired_method_says_there_is_no_comparison_group():
 
 def test_tiny_p_is_not_printed_as_zero():
     assert "p < 0.001" in _v(p_adj=0.00001)[1]
+
+
+def test_the_reason_is_chinese_by_default():
+    verdict, reason = _v(units=Units("proportion", ""))
+    assert verdict == IMPROVED
+    assert reason == (
+        "上升 +10.0 个百分点（95% 区间 +5.0 个百分点 至 +15.0 个百分点，Holm 校正 p = 0.004）；"
+        "比较方式：8 名受训客服对比同期 9 名未受训客服（双重差分）"
+    )

@@ -27,10 +27,11 @@ ROWS = [
     ("v1", "a", "cv", "2026-03-10T10:00:00+08:00"),  # v2 exactly 72 h later → 1
     ("v2", "b", "cv", "2026-03-13T10:00:00+08:00"),  # → 0
     ("n1", "a", None, "2026-03-15T10:00:00+08:00"),  # no customer: no value
-    ("p1", "a", "cp", "2026-03-30T20:00:00+08:00"),  # back on 1 April: a repeat of March's chat → 1
-    ("y1", "a", "cy", "2026-03-31T08:00:00+08:00"),  # y2 1 h later → 1
+    ("p1", "a", "cp", "2026-03-27T20:00:00+08:00"),  # p2 61 h later → 1
+    ("y1", "a", "cy", "2026-03-31T08:00:00+08:00"),  # y2 1 h later, but its window runs past the end → None
     ("y2", "b", "cy", "2026-03-31T09:00:00+08:00"),  # window runs past the archive's end → None
-    ("p2", "b", "cp", "2026-04-01T09:00:00+08:00"),  # the archive's last start → None
+    ("p2", "b", "cp", "2026-03-30T09:00:00+08:00"),  # window runs past the archive's end → None
+    ("z1", "b", "cz", "2026-04-01T09:00:00+08:00"),  # the archive's last start → None
 ]
 
 
@@ -53,13 +54,15 @@ def test_repeat_contacts_by_hand_per_agent_of_the_first_contact_and_per_period()
     data = build_dataset(_records(), [], tz=RUBRIC.tz, repeat_window=WINDOW)
     flags = {o.id: (o.outcome.repeat_contact if o.outcome else None) for o in data.observations}
     assert flags == {"x1": 1.0, "x2": 0.0, "x3": 0.0, "v1": 1.0, "v2": 0.0, "n1": None,
-                     "p1": 1.0, "y1": 1.0, "y2": None, "p2": None}
+                     "p1": 1.0, "y1": None, "y2": None, "p2": None, "z1": None}
     march = Period("month", 2026, 3)
-    assert _repeat(data, "a", march) == (5, pytest.approx(4 / 5))  # x1 v1 p1 y1 of x1 x3 v1 p1 y1
-    assert _repeat(data, "b", march) == (2, 0.0)  # x2 v2; y2 too recent to tell
+    assert _repeat(data, "a", march) == (4, pytest.approx(3 / 4))  # x1 v1 p1 of x1 x3 v1 p1; y1 too recent
+    assert _repeat(data, "b", march) == (2, 0.0)  # x2 v2; y2 and p2 too recent to tell
     assert _repeat(data, "b", Period("month", 2026, 4)) == (0, None)
     assert data.has_outcome("repeat_contact") and not data.has_outcome("csat")
-    assert any("2 started less than 72 h before the archive's last conversation" in n for n in data.notes)
+    assert any("其中 4 通开始于存档最后一通对话前不到 72 小时" in n for n in data.notes)
+    english = build_dataset(_records(), [], tz=RUBRIC.tz, repeat_window=WINDOW, lang="en")
+    assert any("4 started less than 72 h before the archive's last conversation" in n for n in english.notes)
 
 
 def test_without_customer_ids_or_a_window_nothing_is_made_up():
@@ -77,7 +80,7 @@ def test_the_outcome_csv_overrides_where_it_has_a_value():
     by_id = {o.id: o.outcome for o in data.observations}
     assert by_id["x3"] == Outcome(None, None, 1.0)
     assert by_id["x1"] == Outcome(4.0, 1.0, 1.0)
-    assert _repeat(data, "a", Period("month", 2026, 3)) == (5, pytest.approx(5 / 5))
+    assert _repeat(data, "a", Period("month", 2026, 3)) == (4, pytest.approx(4 / 4))
 
 
 def test_the_window_comes_from_the_rubric_file(tmp_path):
@@ -87,13 +90,13 @@ def test_the_window_comes_from_the_rubric_file(tmp_path):
     roster.write_text("agent_id,team\na,t1\nb,t1\n", encoding="utf-8")
     assert json.loads(scores.read_text().splitlines()[0])["customer_id"] == "cx"
     default = load_dataset(scores, roster, RUBRIC)
-    assert _repeat(default, "a") == (5, pytest.approx(4 / 5))
+    assert _repeat(default, "a") == (4, pytest.approx(3 / 4))
     day = dataclasses.replace(RUBRIC, repeat_contact_window_hours=24)
     short = load_dataset(scores, roster, day)
-    # x1 → x2 (23 h) and y1 → y2 (1 h) still are; v1 → v2 (72 h) and p1 → p2 (37 h) no longer;
+    # x1 → x2 (23 h) and y1 → y2 (1 h) still are; v1 → v2 (72 h) and p1 → p2 (61 h) no longer;
     # y2 is exactly 24 h before the archive's last start, so its window is seen whole (0).
     assert _repeat(short, "a") == (5, pytest.approx(2 / 5))
-    assert _repeat(short, "b") == (3, 0.0)
+    assert _repeat(short, "b") == (4, 0.0)  # x2 v2 y2 p2; z1 too recent
 
 
 def test_the_window_must_be_positive():
