@@ -163,10 +163,10 @@ def test_a_signal_to_the_process_group_stops_workers_without_tracebacks(big, tmp
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
-def test_stdout_closed_early_by_the_reader_exits_quietly(big, workers):
-    # `kefuqa score big.jsonl | head -1`
+def test_stdout_closed_early_by_the_reader_exits_quietly(big, workers, tmp_path):
+    # `kefuqa score big.jsonl | head -1`; without -o the rejects file lands in the working directory
     with subprocess.Popen([KEFUQA, "score", str(big), "--engine", "rules", "--workers", workers],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path) as proc:
         assert proc.stdout is not None and proc.stderr is not None
         first = proc.stdout.readline()
         proc.stdout.close()
