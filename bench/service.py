@@ -161,8 +161,9 @@ def main() -> None:
     local = score_file(archive, spec, Settings(), output=tmp / "local.jsonl", progress=False, workers=2)
     from kefuqa.service.ray_runner import score_file_ray
 
-    ray_s = score_file_ray(archive, spec, Settings(batch_size=500), output=tmp / "ray.jsonl", workers=2)
-    same = (tmp / "local.jsonl").read_bytes() == (tmp / "ray.jsonl").read_bytes()
+    ray_s = score_file_ray(archive, spec, Settings(batch_size=500), output=tmp / "ray", workers=2)
+    ray_records = b"".join(p.read_bytes() for p in sorted((tmp / "ray" / "records").glob("part-*")))
+    same = (tmp / "local.jsonl").read_bytes() == ray_records
     print("batch, 20,000 generated conversations, rules engine, 2 workers")
     print(f"{'runner':<30}{'conv/s':>9}{'seconds':>9}")
     print(f"{'local processes':<30}{local.scored / local.seconds:>9.0f}{local.seconds:>9.1f}")

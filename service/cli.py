@@ -1,4 +1,7 @@
-"""``kefuqa score``: score an archive from the command line."""
+"""``kefuqa score``: score an archive from the command line.
+
+Each command imports what it needs when it runs, so ``kefuqa --help`` stays quick.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +11,14 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from kefuqa.http_limits import proxy_options
-from kefuqa.io.readers import InputError
-from kefuqa.models.baseline import RulesEngine
-from kefuqa.models.engine import EngineError
-from kefuqa.models.rules.schema import RulesFileError
-from kefuqa.service.batch import EngineSpec, score_file
-from kefuqa.settings import load_settings
-
 
 def _score(args: argparse.Namespace) -> int:
+    from kefuqa.io.readers import InputError
+    from kefuqa.models.engine import EngineError, chosen_engine
+    from kefuqa.models.rules.schema import RulesFileError
+    from kefuqa.service.batch import BatchSummary, EngineSpec, score_file
+    from kefuqa.settings import load_settings
+
     settings = load_settings()
     if args.batch_size:
         settings.batch_size = args.batch_size
@@ -28,26 +29,32 @@ def _score(args: argparse.Namespace) -> int:
     cores = os.cpu_count() or 1
     workers = args.workers or cores
     spec = EngineSpec(name, args.rules or settings.rules_file, settings.home, threads=max(cores // workers, 1),
-                      micro_batch=settings.encoder_micro_batch)
+                      micro_batch=settings.encoder_micro_batch, cache_entries=settings.embedding_cache_entries,
+                      cache_mb=settings.embedding_cache_mb)
+    summary: BatchSummary
     try:
         engine = spec()  # fail fast on a bad engine or rules file, before any process starts
         info = engine.info
         if spec.name == "auto":  # decided once here: workers build the same engine, without a second warning
-            spec = replace(spec, name="rules" if isinstance(engine, RulesEngine) else "neural")
+            spec = replace(spec, name=chosen_engine(engine))
         if runner == "ray":
             from kefuqa.service.ray_runner import score_file_ray
 
-            summary = score_file_ray(args.input, spec, settings, output=args.output, rejects=args.rejects,
-                                     address=args.address, workers=workers)
+            if args.rejects:
+                raise InputError("with Ray the rejects are written under OUT/rejects/; leave out --rejects")
+            summary = ray_summary = score_file_ray(args.input, spec, settings, output=args.output,
+                                                   address=args.address, workers=args.workers, resume=args.resume)
+            workers = ray_summary.actors
         else:
             # One worker scores in this process, with the engine already built.
             factory = spec if workers > 1 else (lambda: engine)
             summary = score_file(args.input, factory, settings, output=args.output, rejects=args.rejects,
-                                 workers=workers, resume=args.resume)
+                                 workers=workers, resume=args.resume, progress=False if args.quiet else None)
     except (InputError, EngineError, RulesFileError) as exc:
         print(f"kefuqa score: {exc}", file=sys.stderr)
         return 2
-    print(f"{summary.line()} [engine {info.name} {info.version}, {runner}, {workers} workers]", file=sys.stderr)
+    if not args.quiet:
+        print(f"{summary.line()} [engine {info.name} {info.version}, {runner}, {workers} workers]", file=sys.stderr)
     return 0
 
 
@@ -56,8 +63,10 @@ def _serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    from kefuqa.http_limits import proxy_options
     from kefuqa.service.app import create_app
     from kefuqa.service.auth import KeyFileError
+    from kefuqa.settings import load_settings
 
     settings = load_settings()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -97,13 +106,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("score", help="score an archive of conversations (JSONL, JSONL.gz, JSON array, Parquet)")
     p.add_argument("input", type=Path, help="conversations per transcript.md")
-    p.add_argument("-o", "--output", type=Path, help="score records: .jsonl or .parquet (default: JSONL on stdout)")
+    p.add_argument("-o", "--output", type=Path, help="score records: .jsonl or .parquet (default: JSONL on stdout); "
+                   "with Ray a directory of part files, OUT or OUT.parquet")
     p.add_argument("--rejects", type=Path, help="invalid inputs with line and reason (default: OUT.rejects.jsonl)")
     p.add_argument("--engine", choices=["auto", "rules", "neural", "ray"],
                    help="default: KEFUQA_ENGINE or auto; ray = the default engine on Ray Data")
-    p.add_argument("--address", help="Ray cluster address (implies --engine ray); default: a local Ray")
+    p.add_argument("--address", help="Ray cluster (implies --engine ray): HOST:PORT of its GCS, ray://HOST:10001 "
+                   "(Ray Client) or auto; default: a local Ray")
     p.add_argument("--workers", type=int, help="scoring processes / Ray actors (default: all cores)")
     p.add_argument("--resume", action="store_true", help="finish an interrupted run (same input and -o)")
     p.add_argument("--rules", type=Path, help="user rules file merged over the defaults")
     p.add_argument("--batch-size", type=int, help="conversations per engine call")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary line (errors still show)")
     p.set_defaults(func=_score)

@@ -1,111 +1,124 @@
-"""The same batch scoring on Ray Data, for archives past one machine.
+"""Batch scoring on Ray Data, end to end on the cluster, for archives past one machine.
 
-This process runs the pipeline's ``score_stream`` (read, validate, mask, with
-exact line numbers, duplicate ids and rejects, as in the local runner) in
-windows of conversations; Ray Data does the expensive part: ``map_batches``
-over an actor pool where each actor holds one engine (one ONNX session),
-``preserve_order`` keeps input order, and records are written here as JSONL or
-Parquet. Bad rows never reach Ray, so one bad line cannot fail a block (Ray
-Data cannot skip a row).
+``read_datasource(ConversationSource)`` reads, validates and masks in Ray's read
+tasks (one per input file), ``map_batches(RayScorer, compute=ActorPoolStrategy)``
+scores in an actor pool (one engine per actor, the pipeline's ``score_stream``), and
+``write_datasink(ScoreSink)`` writes part files from Ray's write tasks. This process
+only plans and waits, so its memory does not grow with the archive. The output is a
+directory (layout in ``kefuqa.service.ray_io``); ``--resume`` keeps the units an
+interrupted run finished (``kefuqa.service.ray_output``).
 """
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from kefuqa.contract import Conversation
-from kefuqa.io.readers import InputError, read_conversations
-from kefuqa.io.writers import ScoreOutputs
-from kefuqa.pipeline import score_stream
-from kefuqa.service.batch import BatchSummary, EngineSpec, default_rejects_path
+from kefuqa.io.readers import InputError
+from kefuqa.service.batch import BatchSummary, EngineSpec
 from kefuqa.settings import Settings
 from kefuqa.text.pii import PiiMasker
 
+if TYPE_CHECKING:  # ray_output imports Ray, which is optional
+    from kefuqa.service.ray_output import RunPlan
 
-class RayScorer:
-    """An actor of the pool: builds its engine once, scores one batch per call."""
-
-    def __init__(self, spec: EngineSpec) -> None:
-        self.engine = spec()
-
-    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        convs = [Conversation.model_validate_json(s) for s in batch["conversation"]]
-        records = self.engine.score_batch(convs)
-        return {"record": [json.dumps(r, ensure_ascii=False) for r in records]}
+UNIT_ITEMS = 4096  # input items per unit: the grain of parts, markers and --resume
 
 
-class _RayWindows:
-    """The pipeline's ``Submitter`` on Ray Data: one window of conversations is one
-    Ray Data pipeline, scored by an actor pool of ``workers`` actors, in order."""
+@dataclass(frozen=True)
+class RaySummary(BatchSummary):
+    """``scored`` and ``rejected`` count this run; after ``--resume`` the ``*_before``
+    fields count the units kept from the interrupted run. ``actors``: the scoring
+    pool's size (0 when a resumed run had nothing left to do)."""
 
-    window = 1
+    units_kept: int = 0
+    actors: int = 0
 
-    def __init__(self, spec: EngineSpec, batch_size: int, workers: int) -> None:
-        self.spec, self.batch_size, self.workers = spec, batch_size, workers
-
-    def submit(self, conversations: list[Conversation]) -> Any:
-        import ray.data
-
-        # Enough blocks for every actor to get work.
-        blocks = max(1, min(-(-len(conversations) // self.batch_size), 4 * self.workers))
-        ds = ray.data.from_items([{"conversation": c.model_dump_json()} for c in conversations],
-                                 override_num_blocks=blocks)
-        return ds.map_batches(RayScorer, fn_constructor_kwargs={"spec": self.spec}, batch_size=self.batch_size,
-                              compute=ray.data.ActorPoolStrategy(size=min(self.workers, blocks)), num_cpus=1)
-
-    def result(self, handle: Any) -> list[dict[str, Any]]:
-        return [json.loads(r) for batch in _iter_records(handle) for r in batch]
+    def line(self) -> str:
+        kept = (f", resumed with {self.units_kept} finished units kept (already done: {self.scored_before} "
+                f"scored, {self.rejected_before} rejected)") if self.units_kept else ""
+        return super().line() + kept
 
 
 def score_file_ray(
     input_path: Path,
     spec: EngineSpec,
     settings: Settings,
-    output: Path | None = None,
-    rejects: Path | None = None,
+    output: Path | None,
     address: str | None = None,
-    workers: int = 1,
-    window: int = 20_000,
-) -> BatchSummary:
+    workers: int | None = None,
+    resume: bool = False,
+    unit_items: int = UNIT_ITEMS,
+) -> RaySummary:
+    """Score an archive (or a directory of archives) into the directory ``output``."""
     try:
-        import ray
-        import ray.data
-    except ImportError as exc:
-        raise InputError("Ray is not installed: pip install 'ray[data]'") from exc
+        import ray.data  # noqa: F401 - only to say clearly when it is missing
+    except ImportError:
+        raise InputError("Ray is not installed: pip install 'kefu-qa[dist]'") from None
+    if output is None:
+        raise InputError("with Ray the output is a directory of part files: give -o OUT (or -o OUT.parquet)")
+    from kefuqa.service.ray_cluster import ray_session
+    from kefuqa.service.ray_output import finish, input_files, plan_run
 
-    masker = PiiMasker.from_settings(settings.pii)
-    rejects = rejects or default_rejects_path(input_path, output)
+    plan = plan_run(input_files(input_path, output), output, unit_items, resume)
     t0 = time.perf_counter()
-    started_here = not ray.is_initialized()
-    if started_here:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                 num_cpus=None if address else workers)
-    ctx = ray.data.DataContext.get_current()
-    ctx.execution_options.preserve_order = True
-    ctx.enable_progress_bars = False
-    scored = rejected = 0
+    pool = 0
+    if not plan.finished:
+        with ray_session(address, workers) as pool:
+            _run_on_cluster(plan, spec, settings, pool)
+    scored, rejected = finish(plan)
+    return RaySummary(scored - plan.scored_before, rejected - plan.rejected_before, time.perf_counter() - t0,
+                      output, plan.rejects_dir if rejected else None, scored_before=plan.scored_before,
+                      rejected_before=plan.rejected_before, units_kept=len(plan.done), actors=pool)
+
+
+def _run_on_cluster(plan: RunPlan, spec: EngineSpec, settings: Settings, pool: int) -> None:
+    """Ray Data's executor needs a process that is part of the cluster: through Ray
+    Client (ray://) it runs in a task on the cluster, otherwise here."""
+    import ray
+    from ray.util.client import ray as client
+
+    if not client.is_connected():
+        _execute(plan, spec, settings, pool)
+        return
     try:
-        with ScoreOutputs(output, rejects) as out:
-            # Windows bound the memory this process holds; an engine error fails the run.
-            items = read_conversations(input_path, settings.limits)
-            scorer = _RayWindows(spec, settings.batch_size, workers)
-            for done in score_stream(items, scorer, masker, batch_size=window, isolate_failures=False):
-                for rec in done.rejects:
-                    out.write_reject(rec)
-                out.write_records(done.records)
-                scored += len(done.records)
-                rejected += len(done.rejects)
-                out.commit()
-    finally:
-        if started_here:
-            ray.shutdown()
-    return BatchSummary(scored, rejected, time.perf_counter() - t0, output, rejects if rejected else None)
+        ray.get(ray.remote(num_cpus=0)(_execute).remote(plan, spec, settings, pool))
+    except ray.exceptions.RayTaskError as exc:
+        raise _input_error(exc) or exc from None
 
 
-def _iter_records(ds: Any) -> Iterator[list[str]]:
-    for batch in ds.iter_batches(batch_size=256, batch_format="pandas"):
-        yield batch["record"].tolist()
+def _execute(plan: RunPlan, spec: EngineSpec, settings: Settings, pool: int) -> None:
+    import ray.data
+
+    from kefuqa.service.ray_cluster import quiet_ray_logging
+    from kefuqa.service.ray_io import ConversationSource, RayScorer, ScoreSink
+
+    quiet_ray_logging()  # here too: through Ray Client this runs in a task on the cluster
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False
+    masker = PiiMasker.from_settings(settings.pii)
+    source = ConversationSource([str(p) for p in plan.inputs], limits=settings.limits, masker=masker,
+                                unit_items=plan.unit_items, done=plan.done)
+    ds = ray.data.read_datasource(source).map_batches(
+        RayScorer, fn_constructor_kwargs={"spec": spec, "masker": masker, "batch_size": settings.batch_size},
+        batch_size=None, batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=pool), num_cpus=1)
+    try:
+        # Writing is mostly I/O; holding no CPU, it cannot wait behind a read task
+        # that holds the spare one while Ray's backpressure pauses it.
+        ds.write_datasink(ScoreSink(plan.out_dir, plan.fmt), ray_remote_args={"num_cpus": 0})
+    except Exception as exc:
+        error = _input_error(exc)
+        if error is None:
+            raise
+        raise error from None
+
+
+def _input_error(exc: BaseException) -> InputError | None:
+    """A file unreadable on the cluster: the task's ``InputError`` as one line, without
+    Ray's wrapping and the retry advice Ray Data appends on further lines."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, InputError):
+        return InputError(str(cause).split("\n", 1)[0])
+    return None
