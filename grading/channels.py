@@ -9,9 +9,8 @@ graded with the same rubric (an indicator for other channels has no data there).
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from collections.abc import Sequence
+from dataclasses import replace
 
 from .dataset import Dataset, Observation
 from .errors import InputError

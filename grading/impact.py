@@ -22,6 +22,7 @@ from datetime import date
 
 import numpy as np
 
+from .channels import applies
 from .course_inputs import CourseFeedback
 from .dataset import Dataset, Observation
 from .effects import AgentEffect, CohortEffect, agent_effects, apply_holm, cohort_effect
@@ -138,6 +139,8 @@ def _effects(
     effects: list[CohortEffect] = []
     agent_rows: list[AgentEffect] = []
     for ind in rubric.indicators:
+        if not applies(ind, dataset.observations):
+            continue  # a call indicator where no call was scored: nothing to evaluate
         tv = _split(obs_by_agent, cohorts.treated, ind)
         cv = _split(obs_by_agent, cohorts.controls, ind)
         if ind.source.outcome is not None and not dataset.has_outcome(ind.source.outcome):

@@ -8,14 +8,37 @@ from typing import Any
 
 from kefuqa.models.interface import Engine, EngineError
 
-__all__ = ["Engine", "EngineError", "create_engine"]
+__all__ = ["Engine", "EngineError", "chosen_engine", "create_engine"]
 
 log = logging.getLogger("kefuqa.engine")
 
 
 def create_engine(name: str, **options: Any) -> Engine:
     """Engines by name: ``rules`` (the baseline) or ``neural``; ``auto`` picks
-    the neural model when one is installed and falls back to rules."""
+    the neural model when one is installed and falls back to rules. Each comes with the
+    phone-call steps (speaker-role check, call metrics: ``models/call_engine.py``)."""
+    from kefuqa.models.call_cues import CallCuesError
+    from kefuqa.models.call_engine import with_calls
+    from kefuqa.models.speaker_roles import RoleFileError
+
+    engine = _by_name(name, **options)
+    try:
+        return with_calls(engine, home=options.get("home"), model_dir=options.get("model_dir"))
+    except (CallCuesError, RoleFileError) as exc:
+        raise EngineError(f"the phone-call steps cannot start: {exc}") from exc
+
+
+def chosen_engine(engine: Engine) -> str:
+    """``rules`` or ``neural``: which engine ``create_engine`` made (what ``auto`` chose), so
+    that worker processes build the same one."""
+    from kefuqa.models.baseline import RulesEngine
+    from kefuqa.models.call_engine import CallEngine
+
+    inner = engine.inner if isinstance(engine, CallEngine) else engine
+    return "rules" if isinstance(inner, RulesEngine) else "neural"
+
+
+def _by_name(name: str, **options: Any) -> Engine:
     if name in ("rules", "auto"):
         from kefuqa.models.baseline import RulesEngine
 

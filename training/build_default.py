@@ -16,6 +16,7 @@ from pathlib import Path
 from kefuqa.models.encoder.convert import convert
 from kefuqa.models.encoder.prune import load_kept_ids
 from kefuqa.models.registry import Registry
+from kefuqa.models.speaker_roles import ROLE_FILE
 from kefuqa.training.export import assemble
 from kefuqa.training.finetune import apply_lora
 
@@ -56,6 +57,10 @@ def build_default(home: Path, force: bool = False, log=print) -> str:
             if dest.exists():
                 shutil.rmtree(dest)
             registry.add(built, meta | {"files": {p.name: _sha256(p) for p in sorted(built.iterdir())}})
+        if (artifact / "lora").is_dir():  # a retrain with the model's recipe reuses its adapters
+            shutil.copytree(artifact / "lora", dest / "lora")
+        if (artifact / ROLE_FILE).exists():  # the speaker-role check fitted on this model's embeddings
+            shutil.copy2(artifact / ROLE_FILE, dest / ROLE_FILE)
         log(f"built {meta['name']} {meta['version']} in {time.perf_counter() - t0:.0f} s → {dest}")
     if registry.current() is None:
         registry.promote(meta["version"])

@@ -6,11 +6,13 @@ from pathlib import Path
 from typing import Any
 
 from kefuqa.models.interface import EngineError
+from kefuqa.models.neural.embedding_cache import EmbeddingCache
 from kefuqa.models.registry import Registry
 
 
 def load_default_engine(home: Path | None = None, model_dir: Path | None = None, rules_file: Path | None = None,
-                        threads: int | None = None, micro_batch: int | None = None, **_: Any):
+                        threads: int | None = None, micro_batch: int | None = None,
+                        embedding_cache: EmbeddingCache | None = None, **_: Any):
     from kefuqa.models.neural.engine import NeuralEngine
 
     if model_dir is None:
@@ -25,5 +27,6 @@ def load_default_engine(home: Path | None = None, model_dir: Path | None = None,
             )
         model_dir = registry.path(version)
     if micro_batch is None:  # the engine's own default
-        return NeuralEngine(model_dir, rules_file=rules_file, threads=threads)
-    return NeuralEngine(model_dir, rules_file=rules_file, threads=threads, micro_batch=micro_batch)
+        return NeuralEngine(model_dir, rules_file=rules_file, threads=threads, cache=embedding_cache)
+    return NeuralEngine(model_dir, rules_file=rules_file, threads=threads, micro_batch=micro_batch,
+                        cache=embedding_cache)

@@ -4,7 +4,11 @@ One session per engine (per process), threads set for the machine. Each
 conversation's distinct turn texts are embedded apart from other
 conversations' (in length buckets, so padding stays small): a conversation's
 scores then depend on that conversation only, alone, in a batch, over HTTP or
-in an archive. The rule engine supplies features, evidence and metrics.
+in an archive. Encoder calls made before can come from a bounded cache
+(``embedding_cache.py``), keyed by everything a call's vectors depend on, so
+they are the vectors the encoder would compute again and the scores are the
+same with the cache or without. The rule engine supplies features, evidence
+and metrics.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from tokenizers import Tokenizer
 
 from kefuqa.contract import LABELS, Conversation, ModelInfo
 from kefuqa.models.baseline import RulesEngine
+from kefuqa.models.neural.embedding_cache import EmbeddingCache
 from kefuqa.models.neural.features import EmbedFn, build_inputs
 from kefuqa.models.record import build_record
 
@@ -74,7 +79,8 @@ def pad_ids(rows: Sequence[list[int]], pad_id: int) -> tuple[np.ndarray, np.ndar
 
 class OnnxEmbedder:
     def __init__(self, model_dir: Path, encoder_file: str = "encoder.int8.onnx", threads: int | None = None,
-                 micro_batch: int = 64, bucket_ratio: float = BUCKET_RATIO) -> None:
+                 micro_batch: int = 64, bucket_ratio: float = BUCKET_RATIO, cache: EmbeddingCache | None = None,
+                 cache_tag: str = "") -> None:
         # Dynamic int8 computes activation scales over the whole input tensor, so a text's
         # embedding depends on the texts in the same call: callers that need stable scores
         # pass one conversation's texts per call (build_inputs(per_conversation=True)).
@@ -86,6 +92,9 @@ class OnnxEmbedder:
         self.session = session(model_dir / encoder_file, threads)
         self.micro_batch = micro_batch
         self.bucket_ratio = bucket_ratio
+        # Cached per call (embedding_cache.py says why); the tag names the model and encoder file.
+        self.cache = cache
+        self.cache_tag = cache_tag or f"{model_dir.resolve()}/{encoder_file}"
 
     def buckets(self, lengths: list[int]) -> list[list[int]]:
         """Indices into ``lengths``, length-sorted, cut into the calls that will be made."""
@@ -100,22 +109,29 @@ class OnnxEmbedder:
         encodings = self.tokenizer.encode_batch([QUERY_PREFIX + t for t in texts])
         out = np.zeros((len(texts), 384), np.float32)
         for idx in self.buckets([len(e.ids) for e in encodings]):
-            ids, mask = pad_ids([encodings[i].ids for i in idx], self.pad_id)
-            out[idx] = self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+            key = (self.cache_tag, tuple(texts[i] for i in idx))
+            vectors = self.cache.get(key) if self.cache is not None else None
+            if vectors is None:
+                ids, mask = pad_ids([encodings[i].ids for i in idx], self.pad_id)
+                vectors = self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+                if self.cache is not None:
+                    self.cache.put(key, vectors)
+            out[idx] = vectors
         return out
 
 
 class NeuralEngine:
     def __init__(self, model_dir: Path, rules_file: Path | None = None, threads: int | None = None,
                  encoder_file: str = "encoder.int8.onnx", embedder: EmbedFn | None = None,
-                 micro_batch: int = 64) -> None:
+                 micro_batch: int = 64, cache: EmbeddingCache | None = None) -> None:
         meta = json.loads((model_dir / "model.json").read_text(encoding="utf-8"))
         self.info = ModelInfo(name=meta["name"], version=meta["version"])
         self.meta = meta
         self.rules = RulesEngine(rules_file)
         # Any texts → [N, 384] function can stand in (the fp32 PyTorch encoder in parity
         # checks); its outputs do not depend on batching, so it gets all texts at once.
-        self.embed = embedder or OnnxEmbedder(model_dir, encoder_file, threads, micro_batch)
+        self.embed = embedder or OnnxEmbedder(model_dir, encoder_file, threads, micro_batch, cache=cache,
+                                              cache_tag=f"{meta['version']}/{encoder_file}")
         self.per_conversation = embedder is None
         self.head = session(model_dir / "head.onnx", threads)
 

@@ -41,7 +41,7 @@ def home(tmp_path, monkeypatch):
 def test_review_commands_end_to_end(capsys, files, db_url, monkeypatch):
     db = ["--db", db_url]
     rc, out, _ = run(capsys, "review", "init-db", *db)
-    assert rc == 0 and "→ 0005" in out
+    assert rc == 0 and "→ 0006" in out
     monkeypatch.setenv("KEFUQA_REVIEW_PASSWORD", "s3cret-pass")
     rc, out, _ = run(capsys, "review", "users", "add", "wang", "--role", "lead", "--team", "north", *db)
     assert rc == 0 and "user wang (lead, team north) created" in out

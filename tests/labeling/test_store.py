@@ -25,7 +25,7 @@ from .helpers import load
 
 TABLES = {"users", "sessions", "teams", "conversations", "predictions", "review_tasks", "reviews", "disputes",
           "dispute_answers", "audit_log", "evidence_marks", "missed_spans", "grade_appeals", "grade_appeal_steps",
-          "alembic_version"}
+          "speaker_fixes", "alembic_version"}
 
 
 def test_migrations_up_from_empty_down_and_up_again(db_url):
@@ -34,7 +34,7 @@ def test_migrations_up_from_empty_down_and_up_again(db_url):
         assert current_revision(engine) is None
         assert not set(inspect(engine).get_table_names()) & TABLES
         migrate(engine)
-        assert current_revision(engine) == head_revision() == "0005"
+        assert current_revision(engine) == head_revision() == "0006"
         assert set(inspect(engine).get_table_names()) >= TABLES
         with engine.connect() as conn:  # the ORM models say what the migrations built
             diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), Base.metadata)
@@ -42,7 +42,7 @@ def test_migrations_up_from_empty_down_and_up_again(db_url):
         downgrade(engine, "base")
         assert not set(inspect(engine).get_table_names()) & (TABLES - {"alembic_version"})
         migrate(engine)
-        assert current_revision(engine) == "0005"
+        assert current_revision(engine) == "0006"
     finally:
         engine.dispose()
 
