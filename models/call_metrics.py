@@ -11,6 +11,7 @@ of the agent's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -102,12 +103,11 @@ def _markers(turns: list[Turn], first_agent: int, last_spoken: int, cues: CallCu
 
 def _holds(spoken: list[int], gaps: list[tuple[int, int, float]], markers: dict[int, float],
            cues: CallCues) -> list[Hold]:
-    holds = []
-    for m, seconds in markers.items():
-        if seconds == 0 or seconds >= cues.hold_min_s:
-            holds.append(_hold(spoken, m, m, seconds))
+    # A marker without a length ("[等待音乐]") is a hold; one with a length, when it is long enough.
+    marked = {m: seconds for m, seconds in markers.items() if seconds == 0 or seconds >= cues.hold_min_s}
+    holds = [_hold(spoken, m, m, seconds) for m, seconds in marked.items()]
     for a, b, gap in gaps:
-        if gap >= cues.hold_min_s and not any(a < m < b for m in markers):
+        if gap >= cues.hold_min_s and not any(a < m < b for m in marked):
             holds.append(_hold(spoken, a + 1, None, gap))
     return sorted(holds, key=lambda h: h.before[-1] if h.before else -1)
 
@@ -118,7 +118,7 @@ def _hold(spoken: list[int], at: int, marker: int | None, seconds: float) -> Hol
     return Hold(before, after, marker, round(seconds, 1))
 
 
-def _agent_cue(turns: list[Turn], idx: list[int], find: Any) -> tuple[int, Span] | None:
+def _agent_cue(turns: list[Turn], idx: list[int], find: Callable[[str], Span | None]) -> tuple[int, Span] | None:
     """The first agent turn of ``idx`` (in that order) and where ``find`` matched in it, or None."""
     for i in idx:
         if turns[i].speaker == "agent":

@@ -131,3 +131,35 @@ def test_the_neural_engine_checks_roles_on_its_turn_embeddings():
     assert flagged.get(3) == "customer" and flagged.get(0) == "agent"
     assert record["labels"]["politeness"] != "poor"
     ScoreRecord.model_validate(record)
+
+
+def test_call_records_written_as_jsonl_and_parquet(tmp_path):
+    import pyarrow.parquet as pq
+
+    from kefuqa.io.writers import ScoreOutputs
+    from kefuqa.pipeline import to_records
+
+    records = to_records(create_engine("rules").score_batch([conv(SWAPPED), conv(SWAPPED, "chat", "chat-1")]))
+    jsonl, parquet = tmp_path / "scores.jsonl", tmp_path / "scores.parquet"
+    for out in (jsonl, parquet):
+        with ScoreOutputs(out, tmp_path / "rejects.jsonl") as outputs:
+            outputs.write_records(records)
+    call_line, chat_line = (json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines())
+    assert [f["turn"] for f in call_line["role_flags"]] == [0, 3] and call_line["metrics"]["hold_events"] == 0
+    assert "role_flags" not in chat_line and "talk_ratio" not in chat_line["metrics"]
+    rows = pq.read_table(parquet).to_pylist()
+    assert rows[0]["role_flags"] == call_line["role_flags"] and rows[1]["role_flags"] is None
+    assert rows[0]["metrics"]["talk_ratio"] == call_line["metrics"]["talk_ratio"]
+    assert rows[1]["metrics"]["talk_ratio"] is None
+    assert pq.read_table(parquet).schema.names[-1] == "role_flags"  # after the others, readers by position unmoved
+
+
+@pytest.mark.skipif(_home() is None, reason="no neural model installed in KEFUQA_HOME (kefuqa models build-default)")
+def test_the_scoring_finds_the_role_checks_embeddings_in_the_cache():
+    pytest.importorskip("onnxruntime")
+    from kefuqa.models.neural.embedding_cache import new_cache
+
+    cache = new_cache(10_000, 16)
+    create_engine("neural", home=_home(), embedding_cache=cache).score_batch([conv(SWAPPED)])
+    stats = cache.stats()
+    assert stats.misses == len({t for _, t in SWAPPED}) and stats.hits == stats.misses  # each text embedded once
