@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from kefuqa.text.normalize import normalize
 
+from .rules.schema import compiled_patterns
+
 ROLES = ("agent", "customer")
 
 
@@ -31,12 +33,7 @@ class _Phrases(BaseModel):
     @field_validator("patterns")
     @classmethod
     def _compiles(cls, v: list[str]) -> list[str]:
-        for p in v:
-            try:
-                re.compile(p)
-            except re.error as exc:
-                raise ValueError(f"pattern {p!r} does not compile: {exc}") from exc
-        return v
+        return compiled_patterns(v)
 
 
 class _Hold(BaseModel):

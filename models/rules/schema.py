@@ -17,6 +17,16 @@ Category = Literal[
 POLITE_KINDS = ("greeting", "address", "please", "thanks", "apology", "closing")
 
 
+def compiled_patterns(v: list[str]) -> list[str]:
+    """``v`` unchanged when every regular expression compiles; else a ValueError naming the bad one."""
+    for p in v:
+        try:
+            re.compile(p)
+        except re.error as exc:
+            raise ValueError(f"pattern {p!r} does not compile: {exc}") from exc
+    return v
+
+
 class RulesFileError(Exception):
     """A rules file is unreadable or invalid; the message names file and rule."""
 
@@ -49,12 +59,7 @@ class Rule(BaseModel):
     @field_validator("patterns")
     @classmethod
     def _compiles(cls, v: list[str]) -> list[str]:
-        for p in v:
-            try:
-                re.compile(p)
-            except re.error as exc:
-                raise ValueError(f"pattern {p!r} does not compile: {exc}") from exc
-        return v
+        return compiled_patterns(v)
 
 
 class RulesFile(BaseModel):
