@@ -49,6 +49,17 @@ class Invalid(ReviewError):
     status = 422
 
 
+def insert_once(s: Session, row: object, conflict: str) -> None:
+    """Add ``row`` in a savepoint; when a parallel request inserted the same row first (a unique
+    constraint says so), the request fails with 409 and ``conflict`` instead of losing the session."""
+    try:
+        with s.begin_nested():
+            s.add(row)
+            s.flush()
+    except IntegrityError as exc:
+        raise Conflict(conflict) from exc
+
+
 def restricted_teams(s: Session) -> set[str]:
     return set(s.scalars(select(Team.name).where(Team.restricted == true())))
 

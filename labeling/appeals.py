@@ -23,11 +23,10 @@ from typing import Any, cast
 
 from sqlalchemy import ColumnElement, and_, false, select, true, update
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import audit
-from .access import Conflict, Forbidden, Invalid, NotFound, masked_note
+from .access import Conflict, Forbidden, Invalid, NotFound, insert_once, masked_note
 from .auth import Principal
 from .config import ReviewConfig
 from .disputes import calendar  # the same working days as the disputes
@@ -156,12 +155,7 @@ def file_appeal(s: Session, user: Principal, cfg: ReviewConfig, period: str, gra
     a = GradeAppeal(agent_user_id=user.id, agent_id=user.agent_id, team=user.team, period=period, grade=grade,
                     score=score, reason=reason, status="filed", level=1, due_at=cal.deadline(now, days.acknowledge),
                     filed_at=now, version=1)
-    try:
-        with s.begin_nested():  # a parallel filing that won the race: the unique constraint says so
-            s.add(a)
-            s.flush()
-    except IntegrityError:
-        raise Conflict(f"your {period} grade is already appealed (filed at the same moment)") from None
+    insert_once(s, a, f"your {period} grade is already appealed (filed at the same moment)")
     s.add(GradeAppealStep(appeal_id=a.id, level=1, step="filed", user_id=user.id, at=now, note=reason))
     audit.record(s, user.name, "appeal.filed", "grade_appeal", a.id,
                  after={"period": period, "agent_id": a.agent_id, "grade": grade, "score": score, "reason": reason,

@@ -26,7 +26,6 @@ from typing import Any, cast
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import audit
@@ -37,6 +36,7 @@ from .access import (
     NotFound,
     check_labels,
     get_conversation,
+    insert_once,
     masked_note,
     require_reviewer,
     visible,
@@ -129,12 +129,7 @@ def file_dispute(s: Session, user: Principal, cfg: ReviewConfig, conversation_id
                           f"(until {local_text(last, cfg.timezone)}) (KEFUQA_REVIEW_FILE_DAYS)")
     d = Dispute(conversation_id=conversation_id, agent_user_id=user.id, reason=reason, requested_labels=wanted,
                 status="open", level=1, filed_at=now, due_at=cal.deadline(now, cfg.answer_days), version=1)
-    try:
-        with s.begin_nested():  # a parallel filing that won the race: the unique index says so
-            s.add(d)
-            s.flush()
-    except IntegrityError:
-        raise Conflict("this score is already disputed (filed at the same moment by another request)") from None
+    insert_once(s, d, "this score is already disputed (filed at the same moment by another request)")
     audit.record(s, user.name, "dispute.filed", "conversation", conversation_id,
                  after={"dispute": d.id, "reason": reason, "requested_labels": wanted,
                         "due_at": d.due_at.isoformat()}, at=now)

@@ -19,13 +19,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kefuqa.contract import LABELS
 
 from . import audit
-from .access import Conflict, Invalid, NotFound, get_conversation, require_reviewer
+from .access import Invalid, NotFound, get_conversation, insert_once, require_reviewer
 from .auth import Principal
 from .models import EvidenceMark, MissedSpan, Review, User
 from .reviews import in_blind_phase, latest_prediction, task_of
@@ -87,12 +86,7 @@ def mark_evidence(s: Session, user: Principal, conversation_id: str, *, turn: in
         row = EvidenceMark(conversation_id=conversation_id, reviewer_id=user.id, prediction_id=prediction_id,
                            rule=rule, turn=turn, start=start, end=end, text=where["text"], verdict=verdict,
                            created_at=now, updated_at=now)
-        try:
-            with s.begin_nested():
-                s.add(row)
-                s.flush()
-        except IntegrityError as exc:
-            raise Conflict("you marked this chip at the same moment elsewhere; reload and mark it again") from exc
+        insert_once(s, row, "you marked this chip at the same moment elsewhere; reload and mark it again")
     elif row.verdict == verdict:
         return mark_dict(row)
     else:
@@ -140,12 +134,7 @@ def add_missed_span(s: Session, user: Principal, conversation_id: str, *, turn: 
     now = now or utcnow()
     row = MissedSpan(conversation_id=conversation_id, reviewer_id=user.id, label=label, turn=turn, start=start,
                      end=end, text=text, created_at=now)
-    try:
-        with s.begin_nested():
-            s.add(row)
-            s.flush()
-    except IntegrityError as exc:
-        raise Conflict("you added this span at the same moment elsewhere; reload") from exc
+    insert_once(s, row, "you added this span at the same moment elsewhere; reload")
     audit.record(s, user.name, "evidence.missed_added", "conversation", conversation_id,
                  after={"label": label, **_span(row)}, at=now)
     return {**missed_dict(row), "created": True}

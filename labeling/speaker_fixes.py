@@ -20,11 +20,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import audit
-from .access import Conflict, Invalid, get_conversation, require_reviewer
+from .access import Invalid, get_conversation, insert_once, require_reviewer
 from .auth import Principal
 from .evidence_feedback import sees_others
 from .models import SpeakerFix, User
@@ -70,12 +69,7 @@ def set_speaker(s: Session, user: Principal, conversation_id: str, *, turn: Any,
     if row is None:
         row = SpeakerFix(conversation_id=conversation_id, reviewer_id=user.id, turn=turn, speaker=speaker,
                          original=original, created_at=now, updated_at=now)
-        try:
-            with s.begin_nested():
-                s.add(row)
-                s.flush()
-        except IntegrityError as exc:
-            raise Conflict("you answered for this turn at the same moment elsewhere; reload and answer again") from exc
+        insert_once(s, row, "you answered for this turn at the same moment elsewhere; reload and answer again")
     elif row.speaker == speaker:
         return fix_dict(row)
     else:
