@@ -85,6 +85,10 @@ function isReviewer() { return can("reviewer", "lead", "admin"); }
 
 // ------------------------------------------------------------------ views
 function show(view) {
+  // A slow view's answer can arrive after the reviewer has moved on (the queue still loading when
+  // Users is clicked): only the view the address names may take the screen.
+  const named = (location.hash || "").split("/")[1];
+  if (view !== "login" && named && named !== view) return;
   for (const s of document.querySelectorAll(".view")) s.hidden = s.id !== "view-" + view;
   for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.getAttribute("href") === "#/" + view);
 }

@@ -152,6 +152,10 @@ def test_admin_manages_users_in_the_browser(browser, app_url, engine):
     page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
     expect = playwright_api.expect
 
+    # The queue's answer is held until the Users view is up: a late answer to a view the
+    # admin has left must not take the screen back.
+    held: list = []
+    page.route("**/api/review/queue*", lambda route: route.continue_() if held else held.append(route))
     page.goto(app_url + "/review")
     page.fill("#login-name", "boss")
     page.fill("#login-password", PASSWORD)
@@ -159,6 +163,11 @@ def test_admin_manages_users_in_the_browser(browser, app_url, engine):
     page.click('#nav a[href="#/users"]')
     rows = page.locator("#users-table tbody tr")
     expect(rows).to_have_count(2)  # boss and rev
+    assert len(held) == 1
+    held[0].continue_()
+    expect(page.locator("#queue-table tbody tr")).not_to_have_count(0)  # the late answer arrived
+    expect(page.locator("#view-users")).to_be_visible()
+    expect(page.locator("#view-queue")).to_be_hidden()
     expect(page.locator('#users-table tr[data-name="boss"] button')).to_have_count(0)  # not oneself
 
     page.fill("#user-name", "zhao")
