@@ -64,13 +64,25 @@ def rationale_of(conv: Conversation) -> dict[str, list[int]]:
             for name, turns in raw.items() if name in LABELS and isinstance(turns, list)}
 
 
-def _shingles(conv: Conversation, k: int = 4) -> set[str]:
+def _shingles(conv: Conversation, k: int = 4) -> list[str]:
     text = "".join(t.text for t in conv.turns)
-    return {text[i : i + k] for i in range(max(len(text) - k + 1, 1))}
+    return list({text[i : i + k] for i in range(max(len(text) - k + 1, 1))})
 
 
-def jaccard(a: set[str], b: set[str]) -> float:
-    return len(a & b) / len(a | b) if a and b else 0.0
+def max_jaccard(convs: Sequence[Conversation], references: Sequence[Conversation]) -> np.ndarray:
+    """For each of ``convs``, its highest char 4-gram Jaccard similarity to any of
+    ``references`` (0 without references). Sparse products, not pairwise set
+    operations: 4,400 × 1,500 pairs took minutes in Python and take a second here."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    if not convs or not references:
+        return np.zeros(len(convs))
+    vec = CountVectorizer(analyzer=_shingles, binary=True, dtype=np.int32)
+    x = vec.fit_transform([*convs, *references])
+    a, b = x[: len(convs)], x[len(convs) :]
+    both = (a @ b.T).toarray()
+    union = np.asarray(a.sum(1)) + np.asarray(b.sum(1)).T - both
+    return np.where(union > 0, both / np.maximum(union, 1), 0.0).max(axis=1)
 
 
 @dataclass(frozen=True)
@@ -95,16 +107,10 @@ def split(convs: Sequence[Conversation], test_ids: Iterable[str], max_similarity
     4-gram Jaccard, is dropped so it cannot leak."""
     test_set = set(test_ids)
     test = [c for c in convs if c.id in test_set]
-    test_sh = [_shingles(c) for c in (*test, *also_avoid)]
-    train, dropped = [], []
-    for c in convs:
-        if c.id in test_set:
-            continue
-        sh = _shingles(c)
-        if any(jaccard(sh, t) > max_similarity for t in test_sh):
-            dropped.append(c.id)
-        else:
-            train.append(c)
+    rest = [c for c in convs if c.id not in test_set]
+    similar = max_jaccard(rest, [*test, *also_avoid]) > max_similarity
+    train = [c for c, s in zip(rest, similar) if not s]
+    dropped = [c.id for c, s in zip(rest, similar) if s]
     return Split(train, test, dropped)
 
 
