@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from kefuqa.contract import Conversation, ScoreRecord
+from kefuqa.models.speaker_roles import with_speakers
 from kefuqa.service.complaint_threats import complaint_threats
 
 AlertKind = Literal["sentiment_drop", "taboo", "long_wait", "complaint_threat"]
@@ -161,5 +162,8 @@ def alerts(conv: Conversation, record: dict[str, Any], th: AlertThresholds, *, l
            now: datetime) -> list[dict[str, Any]]:
     """Every alert the conversation raises, in the order sentiment, taboo, complaint threat,
     long wait. ``live``: the chat is still going on, so a last customer message with no
-    answer yet may be a customer waiting now (``now`` is the server clock)."""
+    answer yet may be a customer waiting now (``now`` is the server clock). On a call, a
+    turn the speaker-role check flagged (``role_flags``) counts as its likely speaker's, as
+    it does in scoring: a customer's threat the diariser gave to the agent still alerts."""
+    conv = with_speakers(conv, record.get("role_flags") or [])
     return [*_sentiment(conv, record, th), *_taboo(conv, record), *_threats(conv), *_waits(conv, th, live, now)]

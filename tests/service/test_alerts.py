@@ -73,6 +73,22 @@ def test_a_threat_alerts_whatever_the_sentiment_before_and_an_agent_quoting_it_d
     assert threats[0]["id"] == alert_id("c-1", "complaint_threat", 2)
 
 
+def test_on_a_call_a_flagged_turn_alerts_as_its_likely_speaker():
+    """The diariser gave the customer's threat to the agent; the speaker-role check flagged
+    it. Alerts follow the flag as scoring does; without the flag an agent's line is no threat."""
+    turns = [
+        {"speaker": "agent", "text": "您好 这里是客服中心 请问有什么可以帮您"},
+        {"speaker": "customer", "text": "我的宽带断了三天了"},
+        {"speaker": "agent", "text": "你们再不修好我就打12315投诉你们"},
+    ]
+    c = mask_conversation(Conversation.model_validate(conv("call-1", turns, channel="voice")), PiiMasker())
+    record = RulesEngine().score_batch([c])[0]
+    assert not [a for a in alerts(c, record, TH, live=False, now=NOW) if a["type"] == "complaint_threat"]
+    flagged = {**record, "role_flags": [{"turn": 2, "likely_speaker": "customer", "p": 0.97}]}
+    threats = [a for a in alerts(c, flagged, TH, live=False, now=NOW) if a["type"] == "complaint_threat"]
+    assert [a["turn"] for a in threats] == [2] and threats[0]["id"] == alert_id("call-1", "complaint_threat", 2)
+
+
 def test_long_wait_comes_from_the_transcripts_own_clock():
     old = datetime(2019, 5, 1, 9, 0, tzinfo=UTC)
     turns = [
