@@ -60,15 +60,7 @@ def export_encoder(encoder_dir: Path, out: Path) -> Path:
 
 
 # Names how the int8 encoder is made; cached int8 embeddings are keyed by it.
-INT8_RECIPE = f"eager-attention-smoothquant-{ALPHA}-layernorm"
-
-
-def has_vnni() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_vnni" in flags or "avx_vnni" in flags
+INT8_RECIPE = f"eager-attention-smoothquant-{ALPHA}-layernorm-rr7"
 
 
 def quantize_int8(fp32: Path, out: Path, tokenizer: Path, alpha: float | None = ALPHA,
@@ -95,8 +87,11 @@ def quantize_int8(fp32: Path, out: Path, tokenizer: Path, alpha: float | None = 
         # Without smoothing, all-MatMul int8 of the fine-tuned encoder reached cosine
         # 0.992 to fp32 and moved 4 of 171 test labels; smoothed, 0.9986 (bench/quantization.py).
         # Fused contrib ops (Attention, BiasGelu) defeat shape inference: say the default type.
+        # 7-bit weights on every CPU: AVX2's u8×s8 kernel saturates full-range int8 pairs
+        # where VNNI does not, so full range gave different labels on different machines;
+        # with 7 bits no pair sum can saturate and every CPU computes the same integers.
         quantize_dynamic(str(opt_path), str(out), weight_type=QuantType.QInt8, per_channel=True,
-                         reduce_range=not has_vnni(),
+                         reduce_range=True,
                          extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
     return out
 
