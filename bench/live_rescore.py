@@ -86,11 +86,11 @@ def time_live(home: Path, chats, rounds: int, threads: int) -> dict[str, list[fl
     return times
 
 
-def run_cli(archive: Path, out: Path, env: dict[str, str]) -> tuple[float, float]:
+def run_cli(archive: Path, out: Path, env: dict[str, str], extra: tuple[str, ...] = ()) -> tuple[float, float]:
     """One ``kefuqa score`` run: (conversations/s by its summary line, peak RSS MB of its largest process)."""
     log = out.with_suffix(".log")
     with log.open("w") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "kefuqa.cli", "score", str(archive), "-o", str(out)],
+        proc = subprocess.Popen([sys.executable, "-m", "kefuqa.cli", "score", str(archive), "-o", str(out), *extra],
                                 stdout=fh, stderr=subprocess.STDOUT, env=env)
         _, status, usage = os.wait4(proc.pid, 0)  # usage covers the workers it waited for
     text = log.read_text()
@@ -108,13 +108,16 @@ def time_cli(home: Path, convs, n: int, runs: int, tmp: Path) -> dict[str, list[
             fh.write(json.dumps(c.model_dump(mode="json", exclude_none=True), ensure_ascii=False) + "\n")
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("KEFUQA_EMBEDDING_CACHE_")}
     base = {**inherited, "KEFUQA_HOME": str(home), "KEFUQA_ENGINE": "neural"}  # the cache at its defaults
-    layouts = {"cache off": {**base, "KEFUQA_EMBEDDING_CACHE_ENTRIES": "0"}, "cache on (default)": base}
+    layouts = {"cache off": ({**base, "KEFUQA_EMBEDDING_CACHE_ENTRIES": "0"}, ()),
+               "cache on (default)": (base, ()),
+               # one process, its encoder calls side by side on every core, one cache for the archive
+               "cache on, 1 worker": (base, ("--workers", "1"))}
     results: dict[str, list[tuple[float, float]]] = {name: [] for name in layouts}
     outputs: dict[str, bytes] = {}
-    for run in range(runs):  # interleaved, first one then the other first, so load falls on both alike
-        for name, env in sorted(layouts.items(), reverse=run % 2 == 1):
-            out = tmp / f"scores-{run}-{name.split()[1]}.jsonl"
-            results[name].append(run_cli(archive, out, env))
+    for run in range(runs):  # interleaved, in turn in each order, so load falls on all alike
+        for i, (name, (env, extra)) in enumerate(sorted(layouts.items(), reverse=run % 2 == 1)):
+            out = tmp / f"scores-{run}-{i}.jsonl"
+            results[name].append(run_cli(archive, out, env, extra))
             outputs[name] = out.read_bytes()
     if len(set(outputs.values())) != 1:
         raise SystemExit("the archive's scores differ with and without the cache")

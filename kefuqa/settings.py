@@ -161,8 +161,6 @@ class Settings(BaseSettings):
     rules_file: Path | None = Field(None, description="user rules merged over the defaults")
     home: Path = Field(Path.home() / ".kefuqa", description="models, registry and caches")
     batch_size: int = Field(64, ge=1)
-    encoder_micro_batch: int = Field(64, ge=1, description="most texts per int8 encoder call; one conversation's "
-                                     "texts share a call, so scores never depend on other conversations")
     embedding_cache_entries: int = Field(
         50_000, ge=0, description="turn embeddings the neural engine keeps per process, least recently used "
         "dropped first, so earlier turns of a live chat and recurring texts are not embedded again; 0 = no cache")

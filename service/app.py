@@ -61,7 +61,7 @@ def create_app(settings: Settings, engine_factory: Callable[[], Engine] | None =
         app.state.metrics.watch_embedding_cache(cache.stats)
     app.state.engine_factory = engine_factory or partial(
         create_engine, settings.engine, rules_file=settings.rules_file, home=settings.home, threads=svc.threads,
-        micro_batch=settings.encoder_micro_batch, embedding_cache=cache)
+        embedding_cache=cache)
     app.state.model = Model()
     if svc.cors_origins.strip():
         app.add_middleware(CORSMiddleware, allow_origins=[o.strip() for o in svc.cors_origins.split(",")],

@@ -46,7 +46,6 @@ class EngineSpec:
     rules_file: Path | None = None
     home: Path | None = None
     threads: int | None = None
-    micro_batch: int | None = None
     cache_entries: int = 0  # the turn-embedding cache each engine builds for itself (0: none)
     cache_mb: float = 0.0
 
@@ -55,7 +54,7 @@ class EngineSpec:
         from kefuqa.models.neural.embedding_cache import new_cache
 
         return create_engine(self.name, rules_file=self.rules_file, home=self.home, threads=self.threads,
-                             micro_batch=self.micro_batch, embedding_cache=new_cache(self.cache_entries, self.cache_mb))
+                             embedding_cache=new_cache(self.cache_entries, self.cache_mb))
 
 
 @dataclass(frozen=True)

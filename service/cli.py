@@ -29,7 +29,7 @@ def _score(args: argparse.Namespace) -> int:
     cores = os.cpu_count() or 1
     workers = args.workers or cores
     spec = EngineSpec(name, args.rules or settings.rules_file, settings.home, threads=max(cores // workers, 1),
-                      micro_batch=settings.encoder_micro_batch, cache_entries=settings.embedding_cache_entries,
+                      cache_entries=settings.embedding_cache_entries,
                       cache_mb=settings.embedding_cache_mb)
     summary: BatchSummary
     try:

@@ -28,7 +28,7 @@ def _eval(args: argparse.Namespace) -> int:
     try:
         engine = create_engine(args.engine or ("neural" if args.version else settings.engine),
                                rules_file=args.rules or settings.rules_file, home=settings.home,
-                               micro_batch=settings.encoder_micro_batch, model_dir=_version_dir(args, settings))
+                               model_dir=_version_dir(args, settings))
         items, skipped = _labelled_items(args.data, settings.limits, keep_ids)
     except (InputError, EngineError, RulesFileError, RegistryError) as exc:
         print(f"kefuqa eval: {exc}", file=sys.stderr)

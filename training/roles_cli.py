@@ -51,7 +51,7 @@ def _train(args: argparse.Namespace) -> int:
     cfg = RolesConfig(data=args.data or hand_files(), encoder=ModelInfo(name=meta["name"], version=version),
                       swap_rate=args.swap_rate, min_precision=args.min_precision)
     try:
-        content = fit_roles(cfg, OnnxEmbedder(model_dir, micro_batch=settings.encoder_micro_batch),
+        content = fit_roles(cfg, OnnxEmbedder(model_dir),
                             log=lambda line: print(line, flush=True))
     except (CorpusError, OSError) as exc:
         print(f"kefuqa roles train: {exc}", file=sys.stderr)

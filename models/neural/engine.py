@@ -1,14 +1,13 @@
 """The ``neural`` engine: onnxruntime int8 encoder + multi-task head.
 
 One session per engine (per process), threads set for the machine. Each
-conversation's distinct turn texts are embedded apart from other
-conversations' (in length buckets, so padding stays small): a conversation's
-scores then depend on that conversation only, alone, in a batch, over HTTP or
-in an archive. Encoder calls made before can come from a bounded cache
-(``embedding_cache.py``), keyed by everything a call's vectors depend on, so
-they are the vectors the encoder would compute again and the scores are the
-same with the cache or without. The rule engine supplies features, evidence
-and metrics.
+distinct turn text is embedded in an encoder call of its own: dynamic int8
+takes its activation scale over the call's input, so a text's vector then
+depends on that text only, and a conversation's scores are the same alone, in
+a batch, over HTTP or in an archive. Texts embedded before come from a bounded
+cache (``embedding_cache.py``) keyed by the text, so a live chat re-sent with
+one new turn encodes only that turn. The rule engine supplies features,
+evidence and metrics.
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +31,12 @@ from kefuqa.models.record import build_record
 
 QUERY_PREFIX = "query: "  # e5's prefix for symmetric tasks (see models/encoder/embed.py)
 MAX_TOKENS = 128
-# Buckets also set which texts share an int8 scale, so the head is trained for one ratio.
-# 2 was about 8% faster (bench/encoder_calls.py), but at 2 the head trained at 1.25 flipped
-# 2 of 171 test labels where it flips 1, and a head retrained at 2 scored worse.
-BUCKET_RATIO = 1.25
+# Texts per int8 encoder call. One: a text's activation scale is its own, so its vector
+# never depends on its call-mates and can be cached by text. On 2 cores, one text per call
+# embedded voice calls as fast as length buckets of one conversation's texts
+# (bench/encoder_calls.py), the padding saved paying for the smaller calls.
+MICRO_BATCH = 1
+BUCKET_RATIO = 1.25  # within a call of several texts (benchmarks only): longest ≤ ratio × shortest
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -79,20 +81,25 @@ def pad_ids(rows: Sequence[list[int]], pad_id: int) -> tuple[np.ndarray, np.ndar
 
 class OnnxEmbedder:
     def __init__(self, model_dir: Path, encoder_file: str = "encoder.int8.onnx", threads: int | None = None,
-                 micro_batch: int = 64, bucket_ratio: float = BUCKET_RATIO, cache: EmbeddingCache | None = None,
-                 cache_tag: str = "") -> None:
-        # Dynamic int8 computes activation scales over the whole input tensor, so a text's
-        # embedding depends on the texts in the same call: callers that need stable scores
-        # pass one conversation's texts per call (build_inputs(per_conversation=True)).
-        # Within a call, texts are length-sorted and cut into buckets whose longest text is
-        # at most bucket_ratio times the shortest: padding a conversation's texts to its
-        # longest one cost 1.8x the real tokens. The buckets depend on that call's texts only.
+                 cache: EmbeddingCache | None = None, cache_tag: str = "", micro_batch: int = MICRO_BATCH,
+                 bucket_ratio: float = BUCKET_RATIO) -> None:
+        # The head is trained on one text per call (MICRO_BATCH); micro_batch and
+        # bucket_ratio exist for bench/encoder_calls.py, which compares call shapes.
         self.tokenizer = load_tokenizer(model_dir / "tokenizer.json")
         self.pad_id = pad_token_id(self.tokenizer)
-        self.session = session(model_dir / encoder_file, threads)
+        workers = threads or (os.cpu_count() or 1)
+        # One text is too small a call to split across cores (each op would wait on the
+        # others): texts go to the cores side by side, each call on one thread. On 2 cores
+        # that embedded the same texts 1.6x faster than two threads per call.
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="kefuqa-encoder") \
+            if micro_batch == 1 and workers > 1 else None
+        self.session = session(model_dir / encoder_file, 1 if self.pool else threads)
         self.micro_batch = micro_batch
         self.bucket_ratio = bucket_ratio
-        # Cached per call (embedding_cache.py says why); the tag names the model and encoder file.
+        if cache is not None and micro_batch != 1:
+            raise ValueError(f"an embedding cache needs one text per encoder call, not micro_batch={micro_batch}: "
+                             "with several, a text's int8 vector depends on its call-mates")
+        # Cached per text (embedding_cache.py says why); the tag names the model and encoder file.
         self.cache = cache
         self.cache_tag = cache_tag or f"{model_dir.resolve()}/{encoder_file}"
 
@@ -106,39 +113,47 @@ class OnnxEmbedder:
         return out
 
     def __call__(self, texts: list[str]) -> np.ndarray:
-        encodings = self.tokenizer.encode_batch([QUERY_PREFIX + t for t in texts])
         out = np.zeros((len(texts), 384), np.float32)
-        for idx in self.buckets([len(e.ids) for e in encodings]):
-            key = (self.cache_tag, tuple(texts[i] for i in idx))
-            vectors = self.cache.get(key) if self.cache is not None else None
-            if vectors is None:
-                ids, mask = pad_ids([encodings[i].ids for i in idx], self.pad_id)
-                vectors = self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+        todo = list(range(len(texts)))
+        if self.cache is not None:
+            found = [(i, self.cache.get((self.cache_tag, t))) for i, t in enumerate(texts)]
+            for i, vector in found:
+                if vector is not None:
+                    out[i] = vector
+            todo = [i for i, vector in found if vector is None]
+        encodings = self.tokenizer.encode_batch([QUERY_PREFIX + texts[i] for i in todo])
+        calls = self.buckets([len(e.ids) for e in encodings])
+
+        def run(call: list[int]) -> np.ndarray:
+            ids, mask = pad_ids([encodings[j].ids for j in call], self.pad_id)
+            return self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+
+        for call, vectors in zip(calls, self.pool.map(run, calls) if self.pool else map(run, calls)):
+            for j, vector in zip(call, vectors):
+                out[todo[j]] = vector
                 if self.cache is not None:
-                    self.cache.put(key, vectors)
-            out[idx] = vectors
+                    self.cache.put((self.cache_tag, texts[todo[j]]), vector)
         return out
 
 
 class NeuralEngine:
     def __init__(self, model_dir: Path, rules_file: Path | None = None, threads: int | None = None,
                  encoder_file: str = "encoder.int8.onnx", embedder: EmbedFn | None = None,
-                 micro_batch: int = 64, cache: EmbeddingCache | None = None) -> None:
+                 cache: EmbeddingCache | None = None) -> None:
         meta = json.loads((model_dir / "model.json").read_text(encoding="utf-8"))
         self.info = ModelInfo(name=meta["name"], version=meta["version"])
         self.meta = meta
         self.rules = RulesEngine(rules_file)
         # Any texts → [N, 384] function can stand in (the fp32 PyTorch encoder in parity
         # checks); its outputs do not depend on batching, so it gets all texts at once.
-        self.embed = embedder or OnnxEmbedder(model_dir, encoder_file, threads, micro_batch, cache=cache,
+        self.embed = embedder or OnnxEmbedder(model_dir, encoder_file, threads, cache=cache,
                                               cache_tag=f"{meta['version']}/{encoder_file}")
-        self.per_conversation = embedder is None
         self.head = session(model_dir / "head.onnx", threads)
 
     def score_batch(self, conversations: Sequence[Conversation]) -> list[dict[str, Any]]:
         if not conversations:
             return []
-        inp = build_inputs(conversations, self.rules, self.embed, self.per_conversation)
+        inp = build_inputs(conversations, self.rules, self.embed)
         logits, attention, turn_sent = self.head.run(
             None, {"turns": inp.turns, "mask": inp.mask, "global": inp.global_feats}
         )

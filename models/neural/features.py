@@ -36,32 +36,25 @@ def turn_text(text: str) -> str:
 
 
 def conversation_texts(conv: Conversation) -> list[str]:
-    """The distinct texts the engine embeds for ``conv``, sorted: one call's worth."""
+    """The distinct texts the engine embeds for ``conv``, sorted."""
     return sorted({turn_text(conv.turns[i].text) for i in kept_turns(len(conv.turns))})
 
 
-def _embed_all(norm: list[list[str]], embed: EmbedFn, per_conversation: bool) -> list[dict[str, np.ndarray]]:
-    """text → vector, per conversation. With ``per_conversation`` each conversation's
-    distinct texts go to ``embed`` as one call, so a conversation's vectors depend on
-    that conversation alone (dynamic int8 scales activations per call), not on the
-    conversations scored with it; otherwise all distinct texts go in one call."""
-    if per_conversation:
-        out = []
-        for row_texts in norm:
-            texts = sorted(set(row_texts))
-            out.append(dict(zip(texts, embed(texts))) if texts else {})
-        return out
+def _embed_all(norm: list[list[str]], embed: EmbedFn) -> list[dict[str, np.ndarray]]:
+    """text → vector, per conversation. The distinct texts of all conversations go to
+    ``embed`` once: every embedder gives a text the same vector whatever it is embedded
+    with (the int8 one embeds each text in a call of its own), so a text shared by
+    several conversations is embedded once."""
     texts = sorted({t for row_texts in norm for t in row_texts})
     table = dict(zip(texts, embed(texts))) if texts else {}
     return [table] * len(norm)
 
 
-def build_inputs(convs: Sequence[Conversation], rules: RulesEngine, embed: EmbedFn,
-                 per_conversation: bool = False) -> BatchInputs:
+def build_inputs(convs: Sequence[Conversation], rules: RulesEngine, embed: EmbedFn) -> BatchInputs:
     feats = [rules.features(c) for c in convs]
     idx = [kept_turns(len(c.turns)) for c in convs]
     norm = [[turn_text(c.turns[i].text) for i in ii] for c, ii in zip(convs, idx)]
-    vectors = _embed_all(norm, embed, per_conversation)
+    vectors = _embed_all(norm, embed)
     T = max(len(ii) for ii in idx)
     dim = EMBED_DIM + 3 + 2 + len(feats[0].per_turn[0])
     turns = np.zeros((len(convs), T, dim), np.float32)

@@ -1,5 +1,5 @@
-"""The turn-embedding cache: its two bounds and counts, why a key is a whole
-encoder call, and that scores are the same with it and without it — alone, in a
+"""The turn-embedding cache: its two bounds and counts, why a key can be the turn
+text, and that scores are the same with it and without it — alone, in a
 batch, in an archive (``kefuqa score``'s path), live turn by turn, and over HTTP,
 where /metrics reports its hit rate."""
 
@@ -24,58 +24,69 @@ from kefuqa.training.build_default import build_default
 from kefuqa.training.dataset import load_corpus, outside_files
 from tests.service.conftest import rules_settings, serve
 
-VEC = np.arange(8, dtype=np.float32).reshape(2, 4)  # two rows: one call of two texts
+VEC = np.arange(4, dtype=np.float32)  # one turn embedding
 
 
-def key(*texts: str) -> tuple[str, tuple[str, ...]]:
-    return ("v1/encoder.int8.onnx", texts)
+def key(text: str) -> tuple[str, str]:
+    return ("v1/encoder.int8.onnx", text)
 
 
-def test_least_recently_used_calls_go_first_when_the_entries_are_full():
-    cache = EmbeddingCache(max_entries=4, max_bytes=1 << 20)
-    cache.put(key("a", "b"), VEC)
-    cache.put(key("c", "d"), VEC)
-    assert cache.get(key("a", "b")) is not None  # now the most recently used
-    cache.put(key("e", "f"), VEC)
-    assert cache.get(key("c", "d")) is None
-    assert cache.get(key("a", "b")) is not None and cache.get(key("e", "f")) is not None
-    assert cache.stats().entries == 4
+def test_least_recently_used_texts_go_first_when_the_entries_are_full():
+    cache = EmbeddingCache(max_entries=2, max_bytes=1 << 20)
+    cache.put(key("a"), VEC)
+    cache.put(key("b"), VEC)
+    assert cache.get(key("a")) is not None  # now the most recently used
+    cache.put(key("c"), VEC)
+    assert cache.get(key("b")) is None
+    assert cache.get(key("a")) is not None and cache.get(key("c")) is not None
+    assert cache.stats().entries == 2
 
 
 def test_the_memory_bound_holds_and_counts_vectors_and_texts():
-    one = VEC.nbytes + 2 * sys.getsizeof("aa")
+    one = VEC.nbytes + sys.getsizeof("aa")
     cache = EmbeddingCache(max_entries=1000, max_bytes=2 * one + 10)
     for name in ("aa", "bb", "cc"):
-        cache.put(key(name, name), VEC)
+        cache.put(key(name), VEC)
     stats = cache.stats()
-    assert stats.bytes == 2 * one and stats.entries == 4
-    assert cache.get(key("aa", "aa")) is None and cache.get(key("cc", "cc")) is not None
+    assert stats.bytes == 2 * one and stats.entries == 2
+    assert cache.get(key("aa")) is None and cache.get(key("cc")) is not None
 
 
-def test_a_call_larger_than_a_bound_is_not_kept():
-    cache = EmbeddingCache(max_entries=1, max_bytes=1 << 20)
-    cache.put(key("a", "b"), VEC)
-    assert cache.get(key("a", "b")) is None and cache.stats().entries == 0
+def test_a_vector_larger_than_the_memory_bound_is_not_kept():
+    cache = EmbeddingCache(max_entries=10, max_bytes=VEC.nbytes)
+    cache.put(key("a"), VEC)
+    assert cache.get(key("a")) is None and cache.stats().entries == 0
+
+
+def test_putting_a_text_again_replaces_it_without_growing():
+    cache = EmbeddingCache(max_entries=10, max_bytes=1 << 20)
+    cache.put(key("a"), VEC)
+    cache.put(key("a"), VEC + 1)
+    got = cache.get(key("a"))
+    assert got is not None and np.array_equal(got, VEC + 1)
+    assert cache.stats().entries == 1 and cache.stats().bytes == VEC.nbytes + sys.getsizeof("a")
 
 
 def test_hits_and_misses_count_texts_and_cached_vectors_cannot_be_changed():
     cache = EmbeddingCache(max_entries=100, max_bytes=1 << 20)
-    assert cache.get(key("a", "b")) is None
-    cache.put(key("a", "b"), VEC)
-    got = cache.get(key("a", "b"))
+    assert cache.get(key("a")) is None
+    cache.put(key("a"), VEC)
+    got = cache.get(key("a"))
     assert got is not None and np.array_equal(got, VEC)
     with pytest.raises(ValueError):
-        got[0, 0] = 1.0
+        got[0] = 1.0
     stats = cache.stats()
-    assert (stats.hits, stats.misses, stats.hit_rate) == (2, 2, 0.5)
+    assert (stats.hits, stats.misses, stats.hit_rate) == (1, 1, 0.5)
     cache.clear()
-    assert cache.get(key("a", "b")) is None and cache.stats().entries == 0
+    assert cache.get(key("a")) is None and cache.stats().entries == 0
 
 
 def test_a_zero_bound_means_no_cache():
     assert new_cache(0, 64) is None and new_cache(1000, 0) is None
     cache = new_cache(1000, 1.5)
     assert cache is not None and cache.max_bytes == int(1.5 * 2**20)
+    with pytest.raises(ValueError, match="needs room"):
+        EmbeddingCache(0, 100)
 
 
 # ------------------------------------------------------------ with the shipped model
@@ -101,15 +112,19 @@ def probs(engine: NeuralEngine, convs) -> list[dict]:
     return [r["probs"] | {"turns": r["turns"], "evidence": r["evidence"]} for r in engine.score_batch(convs)]
 
 
-def test_a_text_vector_depends_on_the_texts_of_its_call(model_dir):
-    """Why a key is a whole call: dynamic int8 takes one scale per call, so the same
-    text embedded alone and beside a text of its length bucket gives another vector."""
+def test_a_text_vector_is_its_own_whatever_it_is_embedded_with(model_dir):
+    """Why a key can be the text: dynamic int8 takes one scale per encoder call, and the
+    engine gives every text a call of its own, so a text embedded alone and among others
+    gets the same vector; several texts in one call (what a cache must refuse) would not."""
     from kefuqa.models.neural.engine import OnnxEmbedder
 
     embed = OnnxEmbedder(model_dir)
     text, mate = "我的快递三天了还没到", "我的快递四天了还没有到"
-    assert embed.buckets([len(embed.tokenizer.encode(t).ids) for t in (text, mate)]) == [[0, 1]]
-    assert not np.array_equal(embed([text])[0], embed([text, mate])[0])
+    assert np.array_equal(embed([text])[0], embed([mate, text, "好的"])[1])
+    shared = OnnxEmbedder(model_dir, micro_batch=8)
+    assert not np.array_equal(shared([text])[0], shared([text, mate])[0])
+    with pytest.raises(ValueError, match="one text per encoder call"):
+        OnnxEmbedder(model_dir, micro_batch=8, cache=EmbeddingCache(10, 1 << 20))
 
 
 def test_scores_are_the_same_cached_and_uncached_alone_in_a_batch_and_in_an_archive(model_dir, chats):
@@ -117,10 +132,10 @@ def test_scores_are_the_same_cached_and_uncached_alone_in_a_batch_and_in_an_arch
     cache = EmbeddingCache(100_000, 64 << 20)
     cached = NeuralEngine(model_dir, cache=cache)
     alone = [probs(plain, [c])[0] for c in chats]
-    assert probs(cached, chats) == alone  # cold: every call a miss
+    assert probs(cached, chats) == alone  # cold: every text a miss
     cold = cache.stats()
     assert cold.misses > 0
-    # Warm, in another order and other batches: every call a hit, the same scores.
+    # Warm, in another order and other batches: every text a hit, the same scores.
     assert probs(cached, chats[::-1])[::-1] == alone
     assert [probs(cached, [c])[0] for c in chats] == alone
     warm = cache.stats()
@@ -128,27 +143,29 @@ def test_scores_are_the_same_cached_and_uncached_alone_in_a_batch_and_in_an_arch
 
 
 def test_a_live_chat_resent_with_one_more_turn_embeds_far_fewer_texts(model_dir, chats):
-    """Re-sent after every turn, a chat's earlier calls come from the cache: only the
-    length bucket that takes the new turn (and, when it opens a bucket, the ones after
-    it) is embedded again, where an engine without the cache embeds every text."""
+    """Re-sent after every turn, a chat's earlier turns come from the cache: each distinct
+    text is embedded once over the whole chat, where an engine without the cache embeds
+    every text at every turn."""
     plain = NeuralEngine(model_dir)
     cache = EmbeddingCache(100_000, 64 << 20)
     cached = NeuralEngine(model_dir, cache=cache)
     chat = max(chats, key=lambda c: len(conversation_texts(c)))
     embedded = without_cache = 0
+    seen: set[str] = set()
     for n in range(1, len(chat.turns) + 1):
         now = chat.model_copy(update={"turns": chat.turns[:n]})
         before = cache.stats().misses
         assert probs(cached, [now]) == probs(plain, [now])
         embedded += cache.stats().misses - before
         without_cache += len(conversation_texts(now))
-    assert len(conversation_texts(chat)) <= embedded < without_cache / 2, (embedded, without_cache)
+        seen |= set(conversation_texts(now))
+    assert embedded == len(seen) < without_cache / 2, (embedded, len(seen), without_cache)
 
 
 def test_through_create_engine_a_voice_call_is_embedded_once_and_scored_the_same(home, chats):
     """Every door builds its engine with ``create_engine``, which puts the phone-call steps
     around it: the speaker-role check embeds a call's turns before the engine does. With the
-    cache the engine finds those calls, so no text is embedded twice, and the records (role
+    cache the engine finds those texts, so no text is embedded twice, and the records (role
     flags included) are the ones the uncached engine writes."""
     from kefuqa.models.engine import create_engine
 
