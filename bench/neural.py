@@ -37,7 +37,7 @@ def _engine(kind: str, model_dir: Path, enc_dir: Path, threads: int):
     from kefuqa.models.neural.engine import NeuralEngine
 
     if kind == "int8":
-        return NeuralEngine(model_dir, threads=threads)  # the default: one encoder call per conversation
+        return NeuralEngine(model_dir, threads=threads)  # the default: one encoder call per text
     if kind == "ort-fp32":
         return NeuralEngine(model_dir, threads=threads, encoder_file="encoder.onnx")
     import torch

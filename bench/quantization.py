@@ -1,8 +1,8 @@
 """How the encoder is quantised decides speed and int8/fp32 agreement; this
 measures the options side by side, in one run, on the fixed test split:
 
-- encoder time for the test split's texts, each conversation's texts apart (in
-  length buckets) as the engine does it, against PyTorch fp32 eager of the same
+- encoder time for the test split's texts, one conversation at a time, each text in
+  an encoder call of its own as the engine does it, against PyTorch fp32 eager of the same
   model (all texts length-sorted, 32 a call); runs interleaved, medians;
 - cosine of each text's embedding to PyTorch fp32 (mean and worst);
 - labels of the current model's head on those embeddings: macro-F1 per label and
