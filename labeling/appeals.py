@@ -31,7 +31,7 @@ from .auth import Principal
 from .config import ReviewConfig
 from .disputes import calendar  # the same working days as the disputes
 from .models import GradeAppeal, GradeAppealStep, User
-from .workdays import local_text, utcnow
+from .workdays import DEFAULT_TZ, local_iso, local_text, utcnow
 
 # The rubric's five grades (grading/rubric.py). The review store may not import grading
 # (architecture.md), so they are named here too; a test keeps the two lists equal.
@@ -89,27 +89,29 @@ def _iso(t: datetime | None) -> str | None:
     return t.isoformat() if t else None
 
 
-def _steps(s: Session, appeal_id: int) -> list[dict[str, Any]]:
+def _steps(s: Session, appeal_id: int, tz: str) -> list[dict[str, Any]]:
     rows = s.execute(select(GradeAppealStep, User.name).join(User, User.id == GradeAppealStep.user_id)
                      .where(GradeAppealStep.appeal_id == appeal_id).order_by(GradeAppealStep.id)).all()
     return [{"level": st.level, "step": st.step, "by": name, "at": st.at.isoformat(),
-             "due_at": st.due_at.isoformat() if st.due_at else None,
+             "due_at": local_iso(st.due_at, tz),
              "late": st.due_at is not None and st.at > st.due_at,
              "outcome": st.outcome, "new_grade": st.new_grade, "note": st.note} for st, name in rows]
 
 
-def appeal_dict(s: Session, a: GradeAppeal, now: datetime | None = None) -> dict[str, Any]:
+def appeal_dict(s: Session, a: GradeAppeal, now: datetime | None = None, tz: str = DEFAULT_TZ) -> dict[str, Any]:
+    """An appeal as the API shows it; deadlines in the review time zone ``tz`` (named in ``timezone``),
+    as they are counted."""
     now = now or utcnow()
     agent = s.get(User, a.agent_user_id)
     step, by = next_step(a, now)
-    timeline = _steps(s, a.id)
+    timeline = _steps(s, a.id, tz)
     decisions = [t for t in timeline if t["step"] == "decided"]
     return {
         "id": a.id, "agent": agent.name if agent else None, "agent_id": a.agent_id, "team": a.team,
         "period": a.period, "grade": a.grade, "score": a.score, "reason": a.reason,
         "status": effective_status(a, now), "level": a.level, "filed_at": a.filed_at.isoformat(),
-        "next_step": step, "waiting_for": by, "due_at": _iso(a.due_at) if a.status in OPEN_STEPS else None,
-        "overdue": is_overdue(a, now), "reappeal_until": _iso(a.reappeal_until),
+        "next_step": step, "waiting_for": by, "due_at": local_iso(a.due_at, tz) if a.status in OPEN_STEPS else None,
+        "overdue": is_overdue(a, now), "reappeal_until": local_iso(a.reappeal_until, tz), "timezone": tz,
         "outcome": decisions[-1]["outcome"] if decisions else None, "final_grade": a.final_grade,
         "closed_at": _iso(a.closed_at), "version": a.version, "timeline": timeline,
     }
@@ -160,7 +162,7 @@ def file_appeal(s: Session, user: Principal, cfg: ReviewConfig, period: str, gra
     audit.record(s, user.name, "appeal.filed", "grade_appeal", a.id,
                  after={"period": period, "agent_id": a.agent_id, "grade": grade, "score": score, "reason": reason,
                         "due_at": _iso(a.due_at)}, at=now)
-    return appeal_dict(s, a, now)
+    return appeal_dict(s, a, now, cfg.timezone)
 
 
 def visible_appeals(user: Principal) -> ColumnElement[bool]:
@@ -183,8 +185,9 @@ def _get(s: Session, user: Principal, appeal_id: int) -> GradeAppeal:
     return a
 
 
-def get_appeal(s: Session, user: Principal, appeal_id: int, now: datetime | None = None) -> dict[str, Any]:
-    return appeal_dict(s, _get(s, user, appeal_id), now)
+def get_appeal(s: Session, user: Principal, appeal_id: int, now: datetime | None = None,
+               tz: str = DEFAULT_TZ) -> dict[str, Any]:
+    return appeal_dict(s, _get(s, user, appeal_id), now, tz)
 
 
 def _require_handler(user: Principal, a: GradeAppeal) -> None:
@@ -228,7 +231,7 @@ def acknowledge(s: Session, user: Principal, cfg: ReviewConfig, appeal_id: int, 
     audit.record(s, user.name, "appeal.acknowledged", "grade_appeal", a.id, before={"status": "filed"},
                  after={"status": "acknowledged", "note": note, "late": due is not None and now > due,
                         "due_at": _iso(a.due_at)}, at=now)
-    return appeal_dict(s, a, now)
+    return appeal_dict(s, a, now, cfg.timezone)
 
 
 def decide(s: Session, user: Principal, cfg: ReviewConfig, appeal_id: int, outcome: str, reason: str,
@@ -265,7 +268,7 @@ def decide(s: Session, user: Principal, cfg: ReviewConfig, appeal_id: int, outco
     audit.record(s, user.name, "appeal.decided", "grade_appeal", a.id, before=before,
                  after={"status": "decided", "level": a.level, "outcome": outcome, "grade": standing,
                         "reason": reason, "late": due is not None and now > due, "due_at": _iso(a.due_at)}, at=now)
-    return appeal_dict(s, a, now)
+    return appeal_dict(s, a, now, cfg.timezone)
 
 
 def notify(s: Session, user: Principal, cfg: ReviewConfig, appeal_id: int, note: str = "", *, version: Any,
@@ -286,7 +289,7 @@ def notify(s: Session, user: Principal, cfg: ReviewConfig, appeal_id: int, note:
     audit.record(s, user.name, "appeal.notified", "grade_appeal", a.id, before={"status": "decided"},
                  after={"status": a.status, "level": a.level, "note": note, "late": due is not None and now > due,
                         "reappeal_until": _iso(a.reappeal_until)}, at=now)
-    return appeal_dict(s, a, now)
+    return appeal_dict(s, a, now, cfg.timezone)
 
 
 def reappeal(s: Session, user: Principal, cfg: ReviewConfig, appeal_id: int, reason: str, *, version: Any,
@@ -308,11 +311,12 @@ def reappeal(s: Session, user: Principal, cfg: ReviewConfig, appeal_id: int, rea
     _step(s, user, a, "reappealed", now, window, note=reason)
     audit.record(s, user.name, "appeal.reappealed", "grade_appeal", a.id, before={"status": "notified", "level": 1},
                  after={"status": "reappealed", "level": 2, "reason": reason, "due_at": _iso(a.due_at)}, at=now)
-    return appeal_dict(s, a, now)
+    return appeal_dict(s, a, now, cfg.timezone)
 
 
 def list_appeals(s: Session, user: Principal, period: str | None = None, status: str | None = None,
-                 overdue: bool = False, now: datetime | None = None, limit: int = 500) -> list[dict[str, Any]]:
+                 overdue: bool = False, now: datetime | None = None, limit: int = 500,
+                 tz: str = DEFAULT_TZ) -> list[dict[str, Any]]:
     """Oldest deadline first; agents see their own, leads their team's, admins all."""
     now = now or utcnow()
     if user.role == "reviewer" or (user.role == "lead" and not user.team):
@@ -321,9 +325,11 @@ def list_appeals(s: Session, user: Principal, period: str | None = None, status:
     if period:
         period_start(period)
         q = q.where(GradeAppeal.period == period.strip())
-    out = [appeal_dict(s, a, now) for a in s.scalars(q)]
+    out = [appeal_dict(s, a, now, tz) for a in s.scalars(q)]
     if status:
         out = [a for a in out if a["status"] == status]
     if overdue:
         out = [a for a in out if a["overdue"]]
-    return sorted(out, key=lambda a: (a["due_at"] is None, a["due_at"] or "", a["id"]))
+    # by the moment, not the text: a zone with summer time gives deadlines two different offsets
+    return sorted(out, key=lambda a: (a["due_at"] is None, datetime.fromisoformat(a["due_at"] or "1970-01-01T00:00Z"),
+                                      a["id"]))

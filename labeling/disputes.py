@@ -7,7 +7,7 @@ Lifecycle (all times in working days of the configured calendar, see workdays.py
                         └──accepted by the agent, or escalation window over──► final
 
 - filed by the agent of the conversation, within ``file_days`` of the score
-  (the latest prediction or review of it);
+  (the latest prediction, or the review that counts: see ``_score_time``);
 - answered within ``answer_days`` by a reviewer, lead or admin; the second
   level within ``second_answer_days`` by a lead or admin who did not give the
   first answer; with ``independent_dispute_answers`` (the default) nobody answers
@@ -98,8 +98,11 @@ def dispute_dict(s: Session, d: Dispute, now: datetime | None = None, *, tz: str
 
 
 def _score_time(s: Session, conversation_id: str) -> datetime | None:
+    """When the score the agent sees was given: the latest prediction, or the review that counts.
+    A double item's unsettled review changes no score, so it does not restart the filing window."""
     pred, task = latest_prediction(s, conversation_id), task_of(s, conversation_id)
-    times = [t for t in (pred.created_at if pred else None, task.final_at if task else None) if t]
+    reviewed = task.final_at if task is not None and settled_labels(s, task) is not None else None
+    times = [t for t in (pred.created_at if pred else None, reviewed) if t]
     return max(times) if times else None
 
 

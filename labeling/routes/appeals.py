@@ -46,9 +46,9 @@ class ReappealBody(BaseModel):
 
 
 @router.get("/api/review/appeals", summary="Appeals on a period grade the user may see")
-def list_appeals(user: CurrentUser, tx: TxDep, period: str | None = None, status: str | None = None,
+def list_appeals(user: CurrentUser, cfg: ConfigDep, tx: TxDep, period: str | None = None, status: str | None = None,
                  overdue: bool = False) -> dict[str, Any]:
-    return tx.run(lambda s: {"appeals": appeals.list_appeals(s, user, period, status, overdue)})
+    return tx.run(lambda s: {"appeals": appeals.list_appeals(s, user, period, status, overdue, tz=cfg.timezone)})
 
 
 @router.post("/api/review/appeals", status_code=201, summary="An agent appeals their grade for a period")
@@ -65,8 +65,8 @@ def stats(user: CurrentUser, cfg: ConfigDep, tx: TxDep,
 
 
 @router.get("/api/review/appeals/{appeal_id}", summary="One appeal with its timeline")
-def get_appeal(appeal_id: int, user: CurrentUser, tx: TxDep) -> dict[str, Any]:
-    return tx.run(lambda s: appeals.get_appeal(s, user, appeal_id))
+def get_appeal(appeal_id: int, user: CurrentUser, cfg: ConfigDep, tx: TxDep) -> dict[str, Any]:
+    return tx.run(lambda s: appeals.get_appeal(s, user, appeal_id, tz=cfg.timezone))
 
 
 @router.post("/api/review/appeals/{appeal_id}/acknowledge")

@@ -49,7 +49,7 @@ function appealActions(a) {
     text.placeholder = "Why the decision is wrong (once, to an admin) 再申诉理由";
     return [text, el("div", {class: "actions"}, el("button", {type: "button", class: "primary appeal-reappeal",
       onclick: appealAct(url + "/reappeal", () => ({version: a.version, reason: text.value}), "Re-appealed 已再申诉")},
-      `Re-appeal 再申诉 (until ${fmtTime(a.reappeal_until)})`))];
+      `Re-appeal 再申诉 (until ${fmtDeadline(a.reappeal_until, a.timezone)})`))];
   }
   if (!appealHandles(a)) return [];
   if (a.status === "filed") {
@@ -79,7 +79,7 @@ function appealActions(a) {
 
 function appealCard(a) {
   const grade = a.final_grade && a.final_grade !== a.grade ? `${a.grade} → ${a.final_grade}` : a.grade;
-  const next = a.next_step && a.due_at ? ` · next: ${a.next_step} by ${a.waiting_for}, due ${fmtTime(a.due_at)}` : "";
+  const next = a.next_step && a.due_at ? ` · next: ${a.next_step} by ${a.waiting_for}, due ${fmtDeadline(a.due_at, a.timezone)}` : "";
   return el("div", {class: "dispute-card appeal-card" + (a.overdue ? " overdue" : ""), dataset: {id: String(a.id)}},
     el("div", {}, el("b", {}, `绩效申诉 #${a.id} · ${a.period}`),
       ` · ${a.agent} (${a.team || "no team"}) · ${grade}${a.score === null ? "" : " / " + a.score} · `,
@@ -88,7 +88,7 @@ function appealCard(a) {
     el("div", {class: "quote"}, a.reason),
     el("ol", {class: "audit appeal-timeline"}, a.timeline.map((t) => el("li", {class: t.late ? "overdue" : ""},
       `L${t.level} ${APPEAL_STEPS[t.step] || t.step} · ${t.by} · ${fmtTime(t.at)}`,
-      t.due_at ? ` (due ${fmtTime(t.due_at)}${t.late ? ", late 逾期" : ""})` : "",
+      t.due_at ? ` (due ${fmtDeadline(t.due_at, a.timezone)}${t.late ? ", late 逾期" : ""})` : "",
       t.outcome ? ` · ${t.outcome}${t.new_grade ? " → " + t.new_grade : ""}` : "", t.note ? ` · ${t.note}` : ""))),
     ...appealActions(a));
 }

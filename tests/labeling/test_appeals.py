@@ -47,6 +47,21 @@ def test_the_grades_are_the_rubrics():
     assert appeals.GRADES == GRADES and appeals.NOT_GRADED == INSUFFICIENT
 
 
+def test_appeal_deadlines_read_in_the_review_time_zone(engine):
+    cfg = ReviewConfig(timezone="America/New_York")
+    u = users(engine, *TEAMS)
+    ny = ZoneInfo("America/New_York")
+    with session(engine, write=True) as s:  # Friday 6 March, 21:00 in New York: Saturday morning in Shanghai
+        a = appeals.file_appeal(s, u["a-1"], cfg, "2026-02", "合格", None, "二月的评分有误",
+                                now=datetime(2026, 3, 6, 21, tzinfo=ny))
+    # five working days after Friday in New York: Friday 13 March, after the switch to summer time
+    assert (a["due_at"], a["timezone"]) == ("2026-03-13T23:59:59-04:00", "America/New_York")
+    with session(engine) as s:
+        [listed] = appeals.list_appeals(s, u["lead"], tz=cfg.timezone, now=datetime(2026, 3, 7, tzinfo=ny))
+        shown = appeals.get_appeal(s, u["a-1"], a["id"], tz=cfg.timezone)
+    assert listed["due_at"] == shown["due_at"] == a["due_at"]
+
+
 @pytest.mark.parametrize(("period", "start"), [("2026-11", date(2026, 11, 1)), ("2026-Q4", date(2026, 10, 1)),
                                                ("2026", date(2026, 1, 1)), (" 2026-02 ", date(2026, 2, 1))])
 def test_period_ids(period, start):
@@ -68,6 +83,8 @@ def test_timeline_with_deadlines_across_a_makeup_weekend(engine):
     # Sun 27 Sep (worked), Mon–Wed, then the holiday week: the 5th working day is Thu 8 Oct
     assert (a["status"], a["level"], a["next_step"], a["waiting_for"]) == ("filed", 1, "acknowledge", "lead")
     assert datetime.fromisoformat(a["due_at"]) == end_of(2026, 10, 8)
+    # shown as counted: in the review time zone, named
+    assert (a["due_at"], a["timezone"]) == ("2026-10-08T23:59:59+08:00", "Asia/Shanghai")
     with session(engine, write=True) as s:
         a = appeals.acknowledge(s, u["lead"], cfg, a["id"], "已收到，十个工作日内复核", version=1,
                                 now=sh(2026, 9, 30, 10))
@@ -79,7 +96,7 @@ def test_timeline_with_deadlines_across_a_makeup_weekend(engine):
         assert datetime.fromisoformat(a["due_at"]) == end_of(2026, 10, 16)
         a = appeals.notify(s, u["lead"], cfg, a["id"], "面谈告知", version=a["version"], now=sh(2026, 10, 12, 9))
     assert a["status"] == "notified" and a["due_at"] is None and a["waiting_for"] == "agent"
-    assert datetime.fromisoformat(a["reappeal_until"]) == end_of(2026, 10, 19)
+    assert a["reappeal_until"] == "2026-10-19T23:59:59+08:00"
     with session(engine, write=True) as s:
         with pytest.raises(Conflict, match="changed since you loaded"):
             appeals.reappeal(s, u["a-1"], cfg, a["id"], "stale", version=1, now=sh(2026, 10, 19, 20))
@@ -100,6 +117,8 @@ def test_timeline_with_deadlines_across_a_makeup_weekend(engine):
     assert timeline == [(1, "filed", "a-1", False), (1, "acknowledged", "lead", False),
                         (1, "decided", "lead", False), (1, "notified", "lead", False),
                         (2, "reappealed", "a-1", False), (2, "decided", "boss", False), (2, "notified", "boss", False)]
+    assert [t["due_at"] for t in a["timeline"]][:4] == [None, "2026-10-08T23:59:59+08:00",
+                                                        "2026-10-20T23:59:59+08:00", "2026-10-16T23:59:59+08:00"]
     assert [t["due_at"] is not None for t in a["timeline"]] == [False, True, True, True, True, True, True]
     with session(engine) as s:
         trail = list(reversed(audit.entries(s, entity="grade_appeal", entity_id=str(a["id"]))))

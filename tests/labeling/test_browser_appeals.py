@@ -24,8 +24,9 @@ def app_url(engine, settings):
 
 
 def _log_in(browser, url: str, name: str, problems: list[str]):
+    # the browser in another zone: deadlines still read in the review zone (Asia/Shanghai)
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN",
-                                  timezone_id="Asia/Shanghai")
+                                  timezone_id="Europe/London")
     page = context.new_page()
     page.on("pageerror", lambda exc: problems.append(f"{name}: page error: {exc}"))
     page.on("console", lambda msg: problems.append(f"{name}: console {msg.type}: {msg.text}")
@@ -53,6 +54,7 @@ def test_agent_files_and_lead_decides_in_the_browser(browser, app_url):
     card = agent.locator(".appeal-card").first
     expect(card.locator(".appeal-status")).to_have_text("filed")
     expect(card).to_contain_text("next: acknowledge by lead")
+    expect(card).to_contain_text(" 23:59 Asia/Shanghai")
     expect(card.locator(".appeal-timeline li")).to_have_count(1)
     expect(card.locator("button")).to_have_count(0)  # an agent does not handle their own appeal
 
@@ -82,6 +84,7 @@ def test_agent_files_and_lead_decides_in_the_browser(browser, app_url):
     card.locator(".appeal-reappeal").click()
     expect(card.locator(".appeal-status")).to_have_text("reappealed")
     expect(card).to_contain_text("next: decide by admin")
+    expect(card.locator(".appeal-timeline li").nth(4)).to_contain_text(" 23:59 Asia/Shanghai")
     assert problems == []
     agent_ctx.close()
     lead_ctx.close()

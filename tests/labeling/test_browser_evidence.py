@@ -4,6 +4,7 @@ right and wrong, selects words in a turn to add a missed span, and a lead reads 
 from __future__ import annotations
 
 from sqlalchemy import select
+from statsmodels.stats.proportion import proportion_confint
 
 from kefuqa.labeling.db import session
 from kefuqa.labeling.models import EvidenceMark, MissedSpan
@@ -88,10 +89,16 @@ def test_reviewer_marks_evidence_and_adds_a_missed_span(browser, app_url, engine
     said_row = page.locator('#rules-table tr[data-rule="taboo.said_already"]')
     expect(said_row.locator("td").nth(2)).to_have_text("1")  # marks
     expect(said_row.locator("td").nth(4)).to_have_text("100%")  # wrong rate
+    expect(said_row.locator("td").nth(5)).to_have_text("0%")  # precision
+    low, high = proportion_confint(0, 1, alpha=0.05, method="wilson")  # one mark, marked wrong
+    interval = f"{round(low * 100)}%–{round(high * 100)}%"
+    expect(said_row.locator("td").nth(6)).to_have_text(interval + " (few marks)")
     expect(page.locator("#rules-fix-first")).to_contain_text("none yet")
     page.fill("#rules-min-marks", "1")
     page.dispatch_event("#rules-min-marks", "change")
     expect(page.locator("#rules-fix-first")).to_contain_text("taboo.said_already")
+    expect(said_row.locator("td").nth(6)).to_have_text(interval)
+    expect(said_row).to_have_class("fix")
     expect(page.locator("#rules-missed")).to_contain_text("emotional_control 1")
     assert problems == []
     context.close()

@@ -58,8 +58,9 @@ def client(server: Server, name: str) -> Iterator[httpx.Client]:
 
 @pytest.fixture
 def server(engine, settings):
-    """c1 goes to two reviewers; zhang-first reviewed it and marked an evidence chip, the agent
-    disputed the score and zhao-answers upheld it, so c1 is back in the queue for li-second."""
+    """c1 goes to two reviewers; zhang-first reviewed it, marked an evidence chip and said who spoke
+    a turn, the agent disputed the score and zhao-answers upheld it, so c1 is back in the queue for
+    li-second."""
     load(engine, [("c1", "a-1", 0.5), ("c2", "a-1", 0.6)], shares=(1.0, 0.0, 1.0))
     users(engine, ("zhang-first", "reviewer", None), ("li-second", "reviewer", None),
           ("zhao-answers", "reviewer", None), ("wang-lead", "lead", None), ("a-1", "agent", None))
@@ -69,6 +70,7 @@ def server(engine, settings):
             assert r.status_code == 200, r.text
             mark = {"turn": 1, "start": 0, "end": 2, "rule": "polite.greeting", "verdict": "wrong"}
             assert z.post("/api/review/items/c1/evidence/marks", json=mark).status_code == 200
+            assert z.post("/api/review/items/c1/speakers", json={"turn": 1, "speaker": "customer"}).status_code == 200
         with client(srv, "a-1") as agent:
             r = agent.post("/api/review/disputes", json={"conversation_id": "c1", "reason": "客户最后说了谢谢",
                                                          "labels": {"sentiment": "neutral"}})
@@ -103,7 +105,11 @@ def test_the_blind_phase_hides_the_other_reviewer_on_every_route(server):
         assert_no_leak("disputes", listed)
 
         feedback = li.get("/api/review/items/c1/evidence").json()
+        assert feedback["others_visible"] is False and feedback["others"] == {"marks": [], "missed": []}
         assert_no_leak("evidence", feedback)
+        speakers = li.get("/api/review/items/c1/speakers").json()
+        assert speakers["others_visible"] is False and speakers["others"] == []
+        assert_no_leak("speakers", speakers)
         mine = li.get("/api/review/mine").json()
         assert mine == {"conversations": []}  # an agent's list; a reviewer has no agent id
         for route in ("/api/review/export?format=training", "/api/review/export?format=scores",
@@ -122,12 +128,20 @@ def test_the_blind_phase_hides_the_other_reviewer_on_every_route(server):
         assert view["disputes"][0]["answers"][0]["answer"] == "ZHAO-ANSWER"
         assert {e["actor"] for e in li.get("/api/review/items/c1/audit").json()["entries"]} == \
             {"zhang-first", "li-second", "zhao-answers", "a-1"}
+        assert [m["reviewer"] for m in li.get("/api/review/items/c1/evidence").json()["others"]["marks"]] == \
+            ["zhang-first"]
+        assert [o["reviewer"] for o in li.get("/api/review/items/c1/speakers").json()["others"]] == ["zhang-first"]
 
 
 def test_leads_see_everything_and_adjudicate(server):
     with client(server, "wang-lead") as lead:
         log = lead.get("/api/review/audit?entity=conversation&entity_id=c1").json()["entries"]
         assert any(e["after"] and e["after"].get("comment") == "FIRST-COMMENT" for e in log)
+        # before the second review is in, a lead's save would be that review: the item is blind for them too
+        for route in ("/api/review/items/c1", "/api/review/items/c1/audit", "/api/review/items/c1/evidence",
+                      "/api/review/items/c1/speakers", "/api/review/disputes"):
+            assert_no_leak(route, lead.get(route).json())
+        assert lead.get("/api/review/items/c1").json()["blind"] is True
         with client(server, "li-second") as li:
             assert li.post("/api/review/items/c1/review", json={"labels": SECOND, "version": 2}).status_code == 200
         view = lead.get("/api/review/items/c1").json()
@@ -251,3 +265,20 @@ def test_a_double_review_counts_only_once_settled(engine):
     scores, training, mine = counted()
     assert ScoreRecord.model_validate(scores["split"]).effective_labels() == FIRST
     assert "split" in training and mine["split"]["labels"] == FIRST
+
+
+def test_an_unsettled_double_review_does_not_restart_the_filing_window(engine):
+    load(engine, [("half", "a-1", 0.5), ("agreed", "a-1", 0.55)], shares=(1.0, 0.0, 1.0))  # scored Mon 2 March
+    u = users(engine, ("r1", "reviewer", None), ("r2", "reviewer", None), ("a-1", "agent", None))
+    friday = datetime.fromisoformat("2026-03-06T10:00:00+08:00")
+    with session(engine, write=True) as s:
+        save_review(s, u["r1"], "half", FIRST, version=1, now=friday)  # one review: the model's score stands
+        save_review(s, u["r1"], "agreed", SECOND, version=1, now=friday)
+        save_review(s, u["r2"], "agreed", SECOND, version=1, now=friday)  # agreed: a new score on Friday
+    cfg = ReviewConfig(file_days=3)
+    monday = datetime.fromisoformat("2026-03-09T10:00:00+08:00")
+    with pytest.raises(Invalid) as late, session(engine, write=True) as s:
+        file_dispute(s, u["a-1"], cfg, "half", "不对", now=monday)
+    assert "until 2026-03-05 23:59 Asia/Shanghai" in late.value.message  # three working days after the import
+    with session(engine, write=True) as s:
+        assert file_dispute(s, u["a-1"], cfg, "agreed", "不对", now=monday)["status"] == "open"

@@ -2,8 +2,9 @@
 
 Label Studio runs from its own virtual environment, never the project's: ``$KEFUQA_LABEL_STUDIO_VENV``,
 else ``.venv-label-studio`` in the repository (``.ci/run`` creates it), else one installed into this
-session's temporary directory. The test skips, saying why, only when Label Studio can be neither
-installed nor started. Its data directory, user and token live in a temporary directory.
+session's temporary directory. The test skips, saying why, only when Label Studio cannot be
+installed; once installed, a Label Studio that does not start fails it. Its data directory, user and
+token live in a temporary directory.
 """
 
 from __future__ import annotations
@@ -89,14 +90,14 @@ def _wait_until_up(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            pytest.skip(f"Label Studio exited with status {proc.returncode}: {_tail(log.read_bytes())}")
+            pytest.fail(f"Label Studio exited with status {proc.returncode}: {_tail(log.read_bytes())}")
         try:
             if httpx.get(f"{url}/health", timeout=5).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(1)
-    pytest.skip(f"Label Studio did not answer on {url} within 10 minutes: {_tail(log.read_bytes())}")
+    pytest.fail(f"Label Studio did not answer on {url} within 10 minutes: {_tail(log.read_bytes())}")
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +114,7 @@ def label_studio(label_studio_venv: Path, tmp_path_factory: pytest.TempPathFacto
                            "--user-token", token, "--enable-legacy-api-token", *data],
                           cwd=home, env=env, capture_output=True, timeout=900, check=False)
     if init.returncode != 0 or not (home / "data").exists():
-        pytest.skip(f"`label-studio init` failed ({init.returncode}): {_tail(init.stdout + init.stderr)}")
+        pytest.fail(f"`label-studio init` failed ({init.returncode}): {_tail(init.stdout + init.stderr)}")
     port = _free_port()
     log = home / "server.log"
     with log.open("wb") as out:
