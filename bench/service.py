@@ -98,6 +98,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--requests", type=int, default=120)
+    ap.add_argument("--embedding-cache", type=int, default=0,
+                    help="turn embeddings each server caches (default 0: the bodies repeat, so a cache would "
+                         "time cache hits; 0 times every request encoded as a new chat is)")
     args = ap.parse_args()
     from kefuqa.contract import Conversation
     from kefuqa.models.neural import load_default_engine
@@ -127,7 +130,8 @@ def main() -> None:
     rows = []
     rss_rows = []
     for label, size in (("dynamic batching (32, 5 ms)", 32), ("no batching", 1)):
-        proc, url = start_server(home, size)
+        proc, url = start_server(home, size,
+                                 extra_env={"KEFUQA_EMBEDDING_CACHE_ENTRIES": str(args.embedding_cache)})
         try:
             http_one, _ = asyncio.run(load(url, [bodies[0]], 1, n=30))
             for c in (1, 8, 32):
@@ -146,7 +150,8 @@ def main() -> None:
             proc.terminate()
             proc.wait()
 
-    print("HTTP API on loopback, neural int8 engine, examples/conversations.jsonl bodies")
+    print("HTTP API on loopback, neural int8 engine, examples/conversations.jsonl bodies, "
+          f"turn-embedding cache {args.embedding_cache} entries")
     print(f"{'server':<30}{'conc.':>6}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>8}")
     for label, c, p50, p99, rps in rows:
         print(f"{label:<30}{c:>6}{p50:>9.1f}{p99:>9.1f}{rps:>8.1f}")

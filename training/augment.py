@@ -79,5 +79,7 @@ def augment(conv: Conversation, rng: random.Random, k: int) -> Conversation:
 
 
 def augment_corpus(convs: list[Conversation], copies: int, seed: int) -> list[Conversation]:
-    rng = random.Random(seed)
-    return [augment(c, rng, k) for c in convs for k in range(copies)]
+    # Each variant draws from a generator seeded by (seed, id, copy), not from one stream over
+    # the corpus: a conversation's variants stay the same when writers are added or files
+    # reordered, so their cached embeddings stay valid and runs stay comparable.
+    return [augment(c, random.Random(f"{seed}:{c.id}:{k}"), k) for c in convs for k in range(copies)]

@@ -427,14 +427,30 @@ def _fit_pairs(cfg: TrainConfig, train_convs: list[Conversation]
     return [(train_convs[n_val:], train_convs[:n_val])] * cfg.ensemble
 
 
+def _head_inputs(cfg: TrainConfig, pairs: list[tuple[list[Conversation], list[Conversation]]], rules: RulesEngine,
+                 embed: CachedEmbedder, embed8: CachedEmbedder
+                 ) -> list[tuple[list[Conversation], BatchInputs, BatchInputs, list[Conversation], BatchInputs]]:
+    """Every head's fit (with its augmented variants) and validation inputs, embedded before any
+    head trains and the embedding caches saved: a run stopped while heads train keeps them."""
+    out = []
+    for k, (fit_convs, val_convs) in enumerate(pairs):
+        fit = fit_convs + (augment_corpus(fit_convs, cfg.augment_copies, cfg.seed + k) if cfg.augment_copies else [])
+        # Early stopping and temperatures on int8 embeddings: the int8 model is what ships.
+        out.append((fit, build_inputs(fit, rules, embed), build_inputs(fit, rules, embed8), val_convs,
+                    build_inputs(val_convs, rules, embed8)))
+    embed.save()
+    embed8.save()
+    return out
+
+
 def train(cfg: TrainConfig, log=print) -> dict[str, Any]:
     seed_everything(cfg.seed)
     t0 = time.perf_counter()
     device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
     convs, outside, test_ids, sp = _corpus(cfg)
-    rng = random.Random(cfg.seed)
-    train_convs = list(sp.train)
-    rng.shuffle(train_convs)
+    # Ordered by a seeded hash of the id rather than shuffled as a list: a conversation keeps
+    # its side of the validation cut (and its cached variants stay in use) as writers are added.
+    train_convs = sorted(sp.train, key=lambda c: hashlib.sha256(f"{cfg.seed}:{c.id}".encode()).digest())
     pairs = _fit_pairs(cfg, train_convs)
     log(f"corpus {len(convs)}: train {len(train_convs)} in {len(pairs)} fit/validation pairs, "
         f"{cfg.augment_copies} augmented copies per fit conversation, test {len(sp.test)}, "
@@ -466,20 +482,13 @@ def train(cfg: TrainConfig, log=print) -> dict[str, Any]:
         shutil.rmtree(work, ignore_errors=True)  # both encoders are loaded; the files are no longer needed
     sent_xy = _turn_sentiment_data(train_convs, rules, embed, cfg.review_sentences, cfg.seed)
     heads, best_epoch, val_logits, val_y = [], [], [], []
-    for k, (fit_convs, val_convs) in enumerate(pairs):
-        aug = augment_corpus(fit_convs, cfg.augment_copies, cfg.seed + k) if cfg.augment_copies else []
-        fit_in = build_inputs(fit_convs + aug, rules, embed)
-        fit_in8 = build_inputs(fit_convs + aug, rules, embed8)
-        # Early stopping and temperatures on int8 embeddings: the int8 model is what ships.
-        val_in = build_inputs(val_convs, rules, embed8)
-        h, e = fit_head(cfg, fit_in, fit_in8, label_targets(fit_convs + aug), val_in, val_convs, sent_xy, cfg.seed + k,
-                        rationale_targets(fit_convs + aug, fit_in))
+    for k, (fit, fit_in, fit_in8, val_convs, val_in) in enumerate(_head_inputs(cfg, pairs, rules, embed, embed8)):
+        h, e = fit_head(cfg, fit_in, fit_in8, label_targets(fit), val_in, val_convs, sent_xy, cfg.seed + k,
+                        rationale_targets(fit, fit_in))
         heads.append(h)
         best_epoch.append(e)
         val_logits.append(predict_logits(h, val_in))
         val_y.append(label_targets(val_convs))
-    embed.save()
-    embed8.save()
     log(f"embedded {len(embed.cache)} distinct texts; trained {len(heads)} heads in {time.perf_counter() - t0:.0f} s")
     head, metrics = _calibrated(heads, val_logits, val_y, (test_int8, test_fp32, sp.test),
                                 (out_int8, out_fp32, outside) if outside else None)
