@@ -105,7 +105,7 @@ def _register_topics(subparsers: Any) -> None:
         help="高频问题追踪: what customers contact us about, as recurring topics",
         description="Group conversations by the customer's opening turns (PII masked, jieba "
         "words, TF-IDF, k-means) and count each topic per period and team; writes "
-        "topics.json and topics.csv to --out and prints a Chinese summary.",
+        "topics.json, topics.csv, topics_teams.csv and report.html to --out and prints a summary.",
     )
     t.add_argument(
         "conversations", type=Path, help="conversations: .jsonl, .jsonl.gz, a JSON array or Parquet"
@@ -118,6 +118,12 @@ def _register_topics(subparsers: Any) -> None:
         help="number of topics (default: chosen by silhouette, 2–10)",  # topics.AUTO_K
     )
     t.add_argument("--out", type=Path, default=Path("topics-out"), help="output folder")
+    t.add_argument(
+        "--lang",
+        choices=LANGS,
+        default=DEFAULT_LANG,
+        help="language of the report and the summary (default zh-CN)",
+    )
     t.set_defaults(func=_topics)
 
 
@@ -248,11 +254,11 @@ def _topics(args: argparse.Namespace) -> int:
                 f"({read.rejected} invalid lines skipped): nothing to group",
             )
         report = find_topics(docs, read, kind=args.period, tz=tz, teams=teams, k=args.topics)
-        paths = write_topic_outputs(report, args.out)
+        paths = write_topic_outputs(report, args.out, args.lang)
     except (InputError, ReadError, OSError) as exc:
         return _fail("topics", exc)
     except TopicsError as exc:
         return _fail("topics", exc, where=f"{args.conversations}: ")
-    print("\n".join(topic_summary(report)))
-    print(f"已写入 {', '.join(str(p) for p in paths.values())}")
+    print("\n".join(topic_summary(report, args.lang)))
+    print(tr(args.lang, "cli.wrote", paths=", ".join(str(p) for p in paths.values())))
     return 0

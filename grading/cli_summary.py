@@ -71,10 +71,12 @@ def grade_lines(report: GradeReport) -> list[str]:
 
 def _indicator_lines(ev: EventImpact, lang: Lang) -> list[str]:
     lines = []
+    width = max((_width(e.name) for e in ev.indicators), default=0) + 2
     for e in ev.indicators:
         est = "–" if e.estimate is None else f"{e.estimate:+.3g}"
         ci = "" if e.ci_low is None else f" [{e.ci_low:+.3g}, {e.ci_high:+.3g}]"
-        lines.append(f"  L{e.level} {pad(e.name, 22)}{est:>9}{ci:<22} {verdict_label(e.verdict, lang)}")
+        level = tr(lang, "cli.level_short", level=e.level)
+        lines.append(f"  {level} {pad(e.name, width)}{est:>9}{ci:<22} {verdict_label(e.verdict, lang)}")
     return lines
 
 

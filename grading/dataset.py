@@ -28,7 +28,7 @@ from .inputs import (
 from .periods import to_local
 from .repeats import Contact, repeat_contacts
 from .rubric import Rubric
-from .texts import DEFAULT_LANG, Lang, tr
+from .texts import DEFAULT_LANG, Lang, join, tr
 
 UNASSIGNED = "未分配"  # team of an agent who has scores but is not on the roster
 _LIST = 5
@@ -77,9 +77,9 @@ class Dataset:
         return self.has_outcomes or name in self.derived_outcomes
 
 
-def _some(ids: Iterable[str]) -> str:
+def _some(ids: Iterable[str], lang: Lang) -> str:
     ids = sorted(ids)
-    return ", ".join(ids[:_LIST]) + (" …" if len(ids) > _LIST else "")
+    return join(lang, ids[:_LIST]) + (" …" if len(ids) > _LIST else "")
 
 
 def effective_labels(rec: ScoreRecord, review: Mapping[str, str] | None) -> dict[str, str]:
@@ -136,20 +136,20 @@ def _notes(
     """What could not be used, one line per kind, with a few of the ids."""
     notes: list[str] = []
     if joined.undated:
-        notes.append(tr(lang, "data.undated", k=len(joined.undated), ids=_some(joined.undated)))
+        notes.append(tr(lang, "data.undated", k=len(joined.undated), ids=_some(joined.undated, lang)))
     off_roster = [a.agent_id for a in joined.agents.values() if not a.in_roster]
     if off_roster:
-        notes.append(tr(lang, "data.off_roster", k=len(off_roster), team=UNASSIGNED, ids=_some(off_roster)))
+        notes.append(tr(lang, "data.off_roster", k=len(off_roster), team=UNASSIGNED, ids=_some(off_roster, lang)))
     stray_reviews = set(reviews) - joined.seen_ids
     if stray_reviews:
-        notes.append(tr(lang, "data.stray_reviews", k=len(stray_reviews), ids=_some(stray_reviews)))
+        notes.append(tr(lang, "data.stray_reviews", k=len(stray_reviews), ids=_some(stray_reviews, lang)))
     if outcomes is not None:
         stray = set(outcomes) - joined.seen_ids
         if stray:
-            notes.append(tr(lang, "data.stray_outcomes", k=len(stray), ids=_some(stray)))
+            notes.append(tr(lang, "data.stray_outcomes", k=len(stray), ids=_some(stray, lang)))
     unknown = {a for e in event_map.values() for a in e.agents} - set(joined.agents)
     if unknown:
-        notes.append(tr(lang, "data.unknown_trainees", k=len(unknown), ids=_some(unknown)))
+        notes.append(tr(lang, "data.unknown_trainees", k=len(unknown), ids=_some(unknown, lang)))
     return notes
 
 

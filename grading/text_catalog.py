@@ -154,7 +154,7 @@ SENTENCES: dict[str, tuple[str, str]] = {
         "未测量：问卷中没有本次培训学员的答卷",
         "not measured: the survey has no answers from this training's trainees",
     ),
-    "level.verdict": ("{verdict}。", "{verdict}. "),
+    "level.verdict": ("{verdict}。", "{verdict} — "),
     "level.reaction": (
         "{verdict}{reason}；回收率 {rate}（{k}/{n}）",
         "{verdict}{reason}; response rate {rate} ({k}/{n})",
@@ -329,4 +329,46 @@ SENTENCES: dict[str, tuple[str, str]] = {
     "cli.problems": ("问题：", "problems:"),
     "cli.suggestions": ("建议：", "suggestions:"),
     "cli.wrote": ("已写入 {paths}", "wrote {paths}"),
+    "cli.level_short": ("第{level}级", "L{level}"),
+    # kefuqa topics (高频问题追踪): its summary and the sentences of its report
+    "tp.head": (
+        "高频问题追踪（按{kind}，{when}，{timezone}）：{n} 个会话按客户前 {turns} 句发言分为 {k} 类（{how}）",
+        "Recurring customer problems (by {kind}, {when}, {timezone}): {n} conversations grouped by the "
+        "customer's first {turns} turns into {k} topics ({how})",
+    ),
+    "tp.span": ("{first} 至 {last}", "{first} to {last}"),
+    "tp.no_dates": ("无日期", "no dates"),
+    "tp.how.silhouette": ("按轮廓系数自动选择", "chosen by silhouette"),
+    "tp.how.fixed": ("按 --topics 指定", "set by --topics"),
+    "tp.how.only": ("只能分为 2 类", "2 is the only possible count"),
+    "tp.trend_pp": ("{pp:+.1f} 个百分点", "{pp:+.1f} pp"),
+    "tp.flat": ("持平", "no change"),
+    "tp.more": ("… 另有 {k} 类，见 topics.csv", "… {k} more topics in topics.csv"),
+    "tp.weak": (
+        "类别区分度低（轮廓系数 {s:.2f}），这批会话中的问题很少重复，类别仅供参考",
+        "the topics barely differ (silhouette {s:.2f}): few problems recur in these conversations, so take "
+        "the topics as a rough list",
+    ),
+    "tp.rejected": ("跳过 {k} 行无效输入", "{k} invalid input line(s) skipped"),
+    "tp.without_customer": ("{k} 个会话没有客户发言", "{k} conversation(s) without customer turns"),
+    "tp.no_words": (
+        "{k} 个会话的客户发言只有寒暄或语气词，未归类",
+        "{k} conversation(s) whose customer turns hold only greetings and fillers were not grouped",
+    ),
+    "tp.undated": (
+        "{k} 个会话没有 started_at，计入“{undated}”",
+        "{k} conversation(s) have no started_at and count as “{undated}”",
+    ),
+    "tp.notes": ("说明：{notes}。", "Notes: {notes}."),
+    "tp.how_read": (
+        "每个会话取客户前 {turns} 句发言，先脱敏，再用 jieba 分词并去掉寒暄和语气词，按 TF-IDF 与 k-means 聚类；"
+        "每类以权重最高的 {name_terms} 个词命名，一个会话只归入一类。趋势是最后两个周期占比之差（百分点），"
+        "最后一个周期可能尚未结束；类别是词的分组，不是对语义的理解。",
+        "Each conversation's first {turns} customer turns are masked, segmented with jieba without greetings and "
+        "fillers, and grouped by TF-IDF and k-means; a topic is named by its {name_terms} heaviest terms, and a "
+        "conversation belongs to one topic only. The trend is the change in share between the last two periods "
+        "(percentage points); the last period may still be running. Topics are groups of words, not understood "
+        "meaning.",
+    ),
+    "tp.silhouette": ("各类别数的轮廓系数：{values}", "Silhouette by topic count: {values}"),
 }

@@ -8,6 +8,7 @@ import csv
 import dataclasses
 import io
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -279,3 +280,44 @@ def test_bad_roster_exits_2(run, tmp_path, capsys):
     roster.write_text("agent,team\na-1,北区\n", encoding="utf-8")
     err = _error(capsys, [str(run["archive"]), "--roster", str(roster), "--out", str(tmp_path / "o")])
     assert "missing column(s) ['agent_id']" in err
+
+
+def test_counts_per_team_as_csv(run):
+    with (run["out"] / "topics_teams.csv").open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["topic_id", "name", "team", "count", "share_of_topic"]
+    parcel = _by_kind(run["report"])["parcel"]
+    mine = {r["team"]: (int(r["count"]), float(r["share_of_topic"])) for r in rows if r["topic_id"] == parcel["id"]}
+    assert mine == {"北区": (4, pytest.approx(4 / 6, abs=1e-4)), "南区": (2, pytest.approx(2 / 6, abs=1e-4))}
+    assert sum(int(r["count"]) for r in rows) == run["report"]["grouped"]
+
+
+def test_the_report_shows_topics_per_period_and_team_with_masked_examples(run):
+    html = (run["out"] / "report.html").read_text(encoding="utf-8")
+    assert html.startswith("<!doctype html>") and '<html lang="zh-CN">' in html
+    assert "<script" not in html and "http" not in html  # one file that opens offline
+    assert "高频问题追踪" in html and "各周期会话数" in html and "各团队会话数" in html
+    assert "较上期（2026-01→2026-02）" in html and "-16.7 个百分点" in html and "无日期" in html
+    by_kind = _by_kind(run["report"])
+    for topic in by_kind.values():
+        assert f'id="topic-{topic["id"]}"' in html and topic["name"] in html
+        assert all(e["text"] in html for e in topic["examples"])
+    teams = html.split('id="by-team"', 1)[1].split("</table>", 1)[0]
+    assert re.findall(r"<th>([^<]+)</th>", teams) == ["北区", "南区", NO_TEAM]  # the biggest team first
+    [parcel_row] = [r for r in teams.split("<tr>") if f'>{by_kind["parcel"]["id"]}</td>' in r]
+    assert [int(n) for n in re.findall(r"<td>(\d+)</td>", parcel_row)] == [4, 2, 0]
+
+
+def test_english_report_and_summary(run, tmp_path, capsys):
+    out = tmp_path / "en"
+    argv = [str(run["archive"]), "--roster", str(run["roster"]), "--topics", "4", "--lang", "en", "--out", str(out)]
+    assert _run(argv) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("Recurring customer problems (by month, 2026-01 to 2026-02, Asia/Shanghai): 25 conver")
+    assert "into 4 topics (set by --topics)" in text and "-16.7 pp" in text
+    assert "1 invalid input line(s) skipped" in text and text.rstrip().endswith("report.html")
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert '<html lang="en">' in html and "Conversations per team" in html and "vs previous (2026-01→2026-02)" in html
+    assert "高频问题追踪" not in html and "各团队会话数" not in html
+    # the same topics in either language
+    assert json.loads((out / "topics.json").read_text(encoding="utf-8"))["assignments"] == run["report"]["assignments"]
