@@ -128,6 +128,10 @@ class ReviewSettings(BaseSettings):
     second_answer_days: int = Field(5, ge=1, description="working days for the second level to decide")
     independent_dispute_answers: bool = Field(
         True, description="a reviewer or lead whose review a dispute contests cannot answer it (false: they may)")
+    appeal_grades: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["优秀", "良好", "中等", "合格", "不合格"],
+        description="the grades an appeal names, best first: the grading rubric's levels (3 to 5), e.g. "
+        "优秀,合格,不合格 for a three-level rubric")
     session_hours: float = Field(12.0, gt=0, description="how long a login lasts")
     login_attempts: int = Field(5, ge=1, description="failed logins per account and address before a pause")
     login_window_minutes: float = Field(15.0, gt=0, description="window of those failures, and the longest pause")
@@ -143,6 +147,16 @@ class ReviewSettings(BaseSettings):
     @classmethod
     def _split(cls, v: object) -> object:
         return _dates(v)
+
+    @field_validator("appeal_grades", mode="before")
+    @classmethod
+    def _grade_names(cls, v: object) -> object:
+        names = [n.strip() for n in v.split(",")] if isinstance(v, str) else v
+        if isinstance(names, list) and not (3 <= len(names) <= 5 and len(set(names)) == len(names)
+                                            and all(isinstance(n, str) and n.strip() for n in names)):
+            raise ValueError(f"need 3 to 5 distinct grade names, best first (KEFUQA_REVIEW_APPEAL_GRADES), "
+                             f"not {names!r}")
+        return names
 
     @field_validator("timezone")
     @classmethod

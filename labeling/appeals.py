@@ -33,8 +33,9 @@ from .disputes import calendar  # the same working days as the disputes
 from .models import GradeAppeal, GradeAppealStep, User
 from .workdays import DEFAULT_TZ, local_iso, local_text, utcnow
 
-# The rubric's five grades (grading/rubric.py). The review store may not import grading
-# (architecture.md), so they are named here too; a test keeps the two lists equal.
+# The default rubric's five grades (grading/rubric.py), the default of
+# KEFUQA_REVIEW_APPEAL_GRADES. The review store may not import grading (architecture.md), so a
+# rubric with other levels names them in that setting; a test keeps the defaults equal.
 GRADES: tuple[str, ...] = ("优秀", "良好", "中等", "合格", "不合格")
 NOT_GRADED = "数据不足"
 OUTCOMES = ("upheld", "overturned")
@@ -126,9 +127,9 @@ def _check_text(text: str | None, what: str) -> str:
     return out
 
 
-def _check_claim(grade: Any, score: Any) -> float | None:
-    if grade not in (*GRADES, NOT_GRADED):
-        raise Invalid(f"grade must be one of {', '.join((*GRADES, NOT_GRADED))}, not {grade!r}")
+def _check_claim(grade: Any, score: Any, grades: list[str]) -> float | None:
+    if grade not in (*grades, NOT_GRADED):
+        raise Invalid(f"grade must be one of {', '.join((*grades, NOT_GRADED))}, not {grade!r}")
     if score is None:
         return None
     if isinstance(score, bool) or not isinstance(score, int | float) or not 0 <= score <= 100:
@@ -148,7 +149,7 @@ def file_appeal(s: Session, user: Principal, cfg: ReviewConfig, period: str, gra
     period = period.strip() if isinstance(period, str) else period
     if period_start(period) > cal.local_date(now):
         raise Invalid(f"period {period} has not started: appeal a grade you have received")
-    score = _check_claim(grade, score)
+    score = _check_claim(grade, score, cfg.appeal_grades)
     reason = _check_text(reason, "reason (what is wrong with the grade)")
     existing = s.scalar(select(GradeAppeal).where(GradeAppeal.agent_user_id == user.id, GradeAppeal.period == period))
     if existing is not None:
@@ -253,8 +254,8 @@ def decide(s: Session, user: Principal, cfg: ReviewConfig, appeal_id: int, outco
         raise Invalid("outcome must be 'upheld' (the grade stands) or 'overturned' (with the new grade)")
     current = a.final_grade or a.grade
     if outcome == "overturned":
-        if new_grade not in GRADES:
-            raise Invalid(f"an overturned grade needs new_grade, one of {', '.join(GRADES)}")
+        if new_grade not in cfg.appeal_grades:
+            raise Invalid(f"an overturned grade needs new_grade, one of {', '.join(cfg.appeal_grades)}")
         if new_grade == current:
             raise Invalid(f"new_grade {new_grade} is the grade appealed against; uphold it instead")
     else:

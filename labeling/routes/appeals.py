@@ -22,7 +22,8 @@ router = APIRouter(tags=["appeals"], responses={
 
 class AppealBody(BaseModel):
     period: str = Field(description="2026-11 (month), 2026-Q4 (quarter) or 2026 (year)")
-    grade: str = Field(description="the grade appealed against: 优秀, 良好, 中等, 合格, 不合格 or 数据不足")
+    grade: str = Field(description="the grade appealed against: one of the rubric's grades (KEFUQA_REVIEW_APPEAL_GRADES, "
+                       "by default 优秀, 良好, 中等, 合格, 不合格) or 数据不足")
     score: float | None = Field(None, description="the period score appealed against (0–100)")
     reason: str
     agent_id: str | None = Field(None, description="optional; must be the logged-in agent's own")
@@ -48,7 +49,8 @@ class ReappealBody(BaseModel):
 @router.get("/api/review/appeals", summary="Appeals on a period grade the user may see")
 def list_appeals(user: CurrentUser, cfg: ConfigDep, tx: TxDep, period: str | None = None, status: str | None = None,
                  overdue: bool = False) -> dict[str, Any]:
-    return tx.run(lambda s: {"appeals": appeals.list_appeals(s, user, period, status, overdue, tz=cfg.timezone)})
+    return tx.run(lambda s: {"appeals": appeals.list_appeals(s, user, period, status, overdue, tz=cfg.timezone),
+                             "grades": cfg.appeal_grades})
 
 
 @router.post("/api/review/appeals", status_code=201, summary="An agent appeals their grade for a period")

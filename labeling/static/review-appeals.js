@@ -4,7 +4,8 @@
 // (el, api, state, toast …) it uses; user text only through textContent.
 "use strict";
 
-const APPEAL_GRADES = ["优秀", "良好", "中等", "合格", "不合格"];
+// The rubric's grades come with the list of appeals (KEFUQA_REVIEW_APPEAL_GRADES).
+let appealGrades = ["优秀", "良好", "中等", "合格", "不合格"];
 const APPEAL_STEPS = {filed: "提交 filed", acknowledged: "受理 acknowledged", decided: "决定 decided",
   notified: "告知 notified", reappealed: "再申诉 re-appealed"};
 
@@ -21,7 +22,7 @@ function appealAct(path, body, done) {
 
 function appealFileForm() {
   const period = el("input", {id: "appeal-period", placeholder: "2026-11 / 2026-Q4 / 2026", size: 14});
-  const grade = el("select", {id: "appeal-grade"}, appealOptions([...APPEAL_GRADES, "数据不足"]));
+  const grade = el("select", {id: "appeal-grade"}, appealOptions([...appealGrades, "数据不足"]));
   const score = el("input", {id: "appeal-score", type: "number", min: 0, max: 100, step: "0.1", placeholder: "score"});
   const reason = el("textarea", {id: "appeal-reason", rows: 2, placeholder: "What is wrong with the grade? 申诉理由"});
   const error = el("p", {id: "appeal-error", class: "error", role: "alert"});
@@ -62,7 +63,7 @@ function appealActions(a) {
     text.placeholder = "Written reasons the agent receives 决定理由";
     const outcome = el("select", {class: "appeal-outcome"},
       el("option", {value: "upheld"}, "upheld 维持"), el("option", {value: "overturned"}, "overturned 改判"));
-    const grade = el("select", {class: "appeal-new-grade"}, appealOptions(APPEAL_GRADES, "new grade 新等级"));
+    const grade = el("select", {class: "appeal-new-grade"}, appealOptions(appealGrades, "new grade 新等级"));
     const body = () => ({version: a.version, outcome: outcome.value, reason: text.value,
       new_grade: outcome.value === "overturned" ? grade.value || null : null});
     return [text, el("div", {class: "actions"}, outcome, grade, el("button", {type: "button",
@@ -108,6 +109,7 @@ async function showAppeals() {
   try {
     const [list, stats] = await Promise.all([api("GET", "/appeals"),
       can("lead", "admin") ? api("GET", "/appeals/stats") : Promise.resolve(null)]);
+    appealGrades = list.grades;
     if (can("agent")) box.appendChild(appealFileForm());
     if (stats && stats.periods.length) box.append(el("h3", {}, "Per period 按考核期统计"), appealStatsTable(stats.periods));
     const cards = el("div", {id: "appeals-list"}, list.appeals.map(appealCard));

@@ -47,6 +47,28 @@ def test_the_grades_are_the_rubrics():
     assert appeals.GRADES == GRADES and appeals.NOT_GRADED == INSUFFICIENT
 
 
+def test_a_three_level_rubric_names_its_own_grades(engine, monkeypatch):
+    monkeypatch.setenv("KEFUQA_REVIEW_APPEAL_GRADES", "优秀, 合格, 不合格")
+    cfg = ReviewConfig()
+    assert cfg.appeal_grades == ["优秀", "合格", "不合格"]
+    u = users(engine, *TEAMS)
+    with session(engine, write=True) as s:
+        with pytest.raises(Invalid, match="one of 优秀, 合格, 不合格, 数据不足, not '良好'"):
+            appeals.file_appeal(s, u["a-1"], cfg, "2026-11", "良好", 81, "x", now=sh(2026, 12, 1, 10))
+        a = appeals.file_appeal(s, u["a-1"], cfg, "2026-11", "不合格", 55, "投诉不是我的", now=sh(2026, 12, 1, 10))
+        a = appeals.acknowledge(s, u["lead"], cfg, a["id"], version=a["version"], now=sh(2026, 12, 1, 11))
+        with pytest.raises(Invalid, match="one of 优秀, 合格, 不合格"):
+            appeals.decide(s, u["lead"], cfg, a["id"], "overturned", "x", "中等", version=a["version"],
+                           now=sh(2026, 12, 2, 9))
+        a = appeals.decide(s, u["lead"], cfg, a["id"], "overturned", "核实后改判", "合格", version=a["version"],
+                           now=sh(2026, 12, 2, 9))
+    assert a["final_grade"] == "合格"
+    for bad in ("优秀,合格", "优秀,优秀,合格", "优秀,,合格"):
+        monkeypatch.setenv("KEFUQA_REVIEW_APPEAL_GRADES", bad)
+        with pytest.raises(ValueError, match="3 to 5 distinct grade names"):
+            ReviewConfig()
+
+
 def test_appeal_deadlines_read_in_the_review_time_zone(engine):
     cfg = ReviewConfig(timezone="America/New_York")
     u = users(engine, *TEAMS)
@@ -267,6 +289,7 @@ def test_api_flow(server):
     base = "/api/review/appeals"
     with client(server, "a-1") as agent, client(server, "lead") as lead, client(server, "boss") as admin, \
             client(server, "slead") as other, client(server, "rev") as rev:
+        assert agent.get(base).json()["grades"] == ["优秀", "良好", "中等", "合格", "不合格"]  # for the page's choices
         r = agent.post(base, json={"period": "2026-1", "grade": "合格", "reason": "x"})
         assert r.status_code == 422 and "a month (2026-11)" in message(r)
         r = rev.post(base, json={"period": "2026-11", "grade": "合格", "reason": "x"})
