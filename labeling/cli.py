@@ -274,11 +274,21 @@ def _grants(args: argparse.Namespace, _settings: Settings) -> int:
 
 
 # ---------------------------------------------------------------- parser
+def _db_option() -> argparse.ArgumentParser:
+    db = argparse.ArgumentParser(add_help=False)
+    db.add_argument("--db", help="review store URL (default: KEFUQA_REVIEW_DB_URL or sqlite:///<KEFUQA_HOME>/reviews.db)")
+    return db
+
+
+def register_rules(sub: argparse._SubParsersAction) -> None:
+    """``kefuqa rules stats``, the review store's half of ``kefuqa rules``."""
+    add_rules_stats(sub, _db_option())
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     review = sub.add_parser("review", help="the review workflow: queue, reviews, disputes, exports")
     review.set_defaults(func=prints_help(review))
-    db = argparse.ArgumentParser(add_help=False)
-    db.add_argument("--db", help="review store URL (default: KEFUQA_REVIEW_DB_URL or sqlite:///<KEFUQA_HOME>/reviews.db)")
+    db = _db_option()
     rsub = review.add_subparsers(dest="review_cmd", metavar="COMMAND")
 
     p = rsub.add_parser("init-db", parents=[db], help="create or upgrade the review store (alembic upgrade head)")
@@ -288,7 +298,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_disputes_and_teams(rsub, db)
     _add_audit(rsub, db)
     add_appeals(rsub, db)
-    add_rules_stats(sub, db)
 
     p = rsub.add_parser("serve", parents=[db], help="run the review app alone (the main `kefuqa serve` includes it)")
     p.add_argument("--host", default="127.0.0.1")

@@ -17,6 +17,7 @@ from kefuqa.models.encoder.convert import convert
 from kefuqa.models.encoder.prune import load_kept_ids
 from kefuqa.models.registry import Registry
 from kefuqa.models.speaker_roles import ROLE_FILE
+from kefuqa.training.distill import build_student
 from kefuqa.training.export import assemble
 from kefuqa.training.finetune import apply_lora
 
@@ -31,6 +32,8 @@ def artifact_encoder(artifact: Path, workdir: Path) -> Path:
     enc = convert(workdir / "encoder", set(load_kept_ids(artifact / "kept_ids.json").tolist()))
     if (artifact / "lora").is_dir():
         enc = apply_lora(enc, artifact / "lora", workdir / "tuned")
+    if (artifact / "student").is_dir():  # a distilled student: the teacher's kept layers + its adapters
+        enc = build_student(enc, artifact / "student", workdir / "student")
     return enc
 
 
@@ -57,8 +60,9 @@ def build_default(home: Path, force: bool = False, log=print) -> str:
             if dest.exists():
                 shutil.rmtree(dest)
             registry.add(built, meta | {"files": {p.name: _sha256(p) for p in sorted(built.iterdir())}})
-        if (artifact / "lora").is_dir():  # a retrain with the model's recipe reuses its adapters
-            shutil.copytree(artifact / "lora", dest / "lora")
+        for part in ("lora", "student"):  # a retrain with the model's recipe reuses them
+            if (artifact / part).is_dir():
+                shutil.copytree(artifact / part, dest / part)
         if (artifact / ROLE_FILE).exists():  # the speaker-role check fitted on this model's embeddings
             shutil.copy2(artifact / ROLE_FILE, dest / ROLE_FILE)
         log(f"built {meta['name']} {meta['version']} in {time.perf_counter() - t0:.0f} s → {dest}")

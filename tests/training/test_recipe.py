@@ -39,6 +39,13 @@ def test_from_reviews_takes_the_champions_recipe_and_its_adapters(tmp_path):
     assert recipe["lora"] == str(reg.path("v1") / "lora") and recipe["finetune_epochs"] == 0
 
 
+def test_a_champion_on_a_student_retrains_on_its_own_student(tmp_path):
+    reg = _champion(tmp_path, {"consistency": 2.0, "lora": "own", "student": "own"})
+    recipe = _recipe(_args("--from-reviews"), reg)
+    assert recipe["student"] == str(reg.path("v1") / "student") and recipe["lora"] == str(reg.path("v1") / "lora")
+    assert _recipe(_args("--from-reviews", "--student", "runs/s6"), reg)["student"] == "runs/s6"
+
+
 def test_a_given_flag_overrides_the_champions_recipe(tmp_path):
     reg = _champion(tmp_path, {"consistency": 1.0, "ensemble": 7, "lora": "own"})
     recipe = _recipe(_args("--from-reviews", "--ensemble", "2", "--consistency", "0"), reg)

@@ -81,3 +81,47 @@ def test_tracking_uri_setting_wins_over_the_home_default(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'std.db'}")
     assert load_settings().mlflow_tracking_uri.endswith("std.db")
     assert os.environ["MLFLOW_TRACKING_URI"]
+
+
+def test_the_aliases_follow_kefuqa_models_promote_and_rollback(tmp_path):
+    """Through the command, as an operator runs it: the registry under KEFUQA_HOME and the
+    MLflow store beside it move together."""
+    import subprocess
+    import sys
+
+    from kefuqa.models.registry import Registry
+
+    home = tmp_path / "home"
+    registry = Registry(home / "registry")
+    tracked = {}
+    for version, f1 in (("v1", 0.90), ("v2", 0.92)):
+        src = _artifacts(tmp_path, version)
+        metrics = {"macro_f1": dict.fromkeys(("politeness", "emotional_control", "resolution", "sentiment"), f1)}
+        registry.add(src, _meta(version) | {"name": "m", "created": f"2026-12-0{version[1]}T00:00:00",
+                                            "metrics": metrics})
+        tracked[version] = track_training(Tracking.under(home), _meta(version), {}, {"f1": f1}, src)
+    registry.promote("v1")
+    registry.set_challenger("v2")
+    env = {"KEFUQA_HOME": str(home), "PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path)}
+
+    def kefuqa(*argv: str) -> str:
+        res = subprocess.run([sys.executable, "-m", "kefuqa.cli", "models", *argv], capture_output=True, text=True,
+                             env=env, timeout=300, cwd=tmp_path)
+        assert res.returncode == 0, res.stderr
+        return res.stdout
+
+    def alias(name: str) -> str | None:
+        client = mlflow.MlflowClient(tracking_uri=Tracking.under(home).uri)
+        try:
+            return str(client.get_model_version_by_alias(MODEL_NAME, name).version)
+        except mlflow.exceptions.MlflowException:
+            return None
+
+    v1, v2 = (tracked[v].model_version for v in ("v1", "v2"))
+    out = kefuqa("promote", "v2")
+    assert f"MLflow alias champion → {MODEL_NAME} v{v2} (v2)" in out
+    assert (alias("champion"), alias("challenger")) == (v2, None)
+    out = kefuqa("rollback")
+    assert "current model is now v1" in out and f"MLflow alias challenger → {MODEL_NAME} v{v2} (v2)" in out
+    assert (alias("champion"), alias("challenger")) == (v1, v2)
+    assert not (tmp_path / "mlruns").exists()

@@ -1,0 +1,120 @@
+"""The distilled student: a few of the teacher's layers plus small adapters, trained to give
+the teacher's turn vectors, rebuilt from the teacher and the adapters alone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors import safe_open
+
+from kefuqa.models.encoder.convert import convert
+from kefuqa.models.encoder.embed import Encoder
+from kefuqa.models.encoder.prune import load_kept_ids
+from kefuqa.training.build_default import default_artifact
+from kefuqa.training.distill import DistillConfig, build_student, distill, spread_layers
+
+TEXTS = [
+    "亲，您好，请问有什么可以帮您", "我的快递三天了还没到", "这边帮您查一下物流，请稍等", "不知道，你自己看",
+    "退款已经原路退回了，一到三个工作日到账", "我要投诉你们", "给您添麻烦了，非常抱歉", "喂 你好 宽带又断了",
+    "工单已经提交 二十四小时内师傅联系您", "好的谢谢", "我已经说过了", "那您去投诉啊",
+    "理解您的心情 我马上帮您处理", "这个没办法", "嗯", "祝您生活愉快",
+]
+
+
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory) -> Path:
+    kept = set(load_kept_ids(default_artifact() / "kept_ids.json").tolist())
+    return convert(tmp_path_factory.mktemp("teacher"), kept)
+
+
+def test_spread_layers_end_at_the_teachers_last_layer() -> None:
+    assert spread_layers(4) == (2, 5, 8, 11)
+    assert spread_layers(6) == (1, 3, 5, 7, 9, 11)
+    assert spread_layers(12) == tuple(range(12))
+    with pytest.raises(ValueError, match="1 to 12"):
+        spread_layers(0)
+
+
+def test_the_student_moves_towards_the_teacher_and_rebuilds_from_its_adapters(teacher: Path, tmp_path: Path) -> None:
+    targets = Encoder(teacher).embed(TEXTS, max_length=128)
+    cfg = DistillConfig(layers=(5, 11), rank=4, lr=5e-3, batch_size=4, epochs=3, holdout=0.25)
+    lines: list[str] = []
+    out = distill(TEXTS, targets, teacher, tmp_path / "student", cfg, log=lines.append)
+
+    before = float(lines[0].rsplit("before training ", 1)[1].split()[0])
+    after = float(lines[-1].split("held-out cosine ")[1].split()[0])
+    assert after > before  # held-out texts: the student learnt vectors, not the training rows
+    assert json.loads((out / "student.json").read_text())["layers"] == [5, 11]
+    with safe_open(str(out / "adapter_model.safetensors"), "np") as f:
+        names = list(f.keys())
+        assert names and all("lora_" in n for n in names)  # adapters only: the layers are the teacher's
+
+    student = build_student(teacher, out, tmp_path / "built")
+    config = json.loads((student / "config.json").read_text())
+    assert config["num_hidden_layers"] == 2
+    vectors = Encoder(student).embed(TEXTS[:4], max_length=128)
+    cosine = (vectors * targets[:4]).sum(-1)
+    assert vectors.shape == (4, 384) and np.all(cosine > 0.5)
+
+
+def test_bad_inputs_say_what_is_wrong(teacher: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="one vector per text"):
+        distill(TEXTS, np.zeros((3, 384), np.float32), teacher, tmp_path / "s", DistillConfig())
+    with pytest.raises(ValueError, match="increasing indexes"):
+        distill(TEXTS, np.zeros((len(TEXTS), 384), np.float32), teacher, tmp_path / "s", DistillConfig(layers=(3, 12)))
+    with pytest.raises(ValueError, match="not a distilled student"):
+        build_student(teacher, tmp_path, tmp_path / "built")
+
+
+def test_the_pool_holds_each_normalised_turn_once_with_the_training_variants() -> None:
+    from kefuqa.contract import Conversation
+    from kefuqa.models.neural.features import turn_text
+    from kefuqa.training.augment import augment_corpus
+    from kefuqa.training.distill_run import pool_texts
+
+    turns = [{"speaker": "customer" if i % 2 == 0 else "agent", "text": t} for i, t in enumerate(TEXTS[:6])]
+    convs = [Conversation.model_validate({"id": f"c{k}", "agent_id": "a1", "channel": "chat", "turns": turns})
+             for k in range(3)]
+    pool = pool_texts(convs, variants=2, seed=13)
+    assert len(pool) == len(set(pool))
+    variants = augment_corpus(convs, 1, 13) + augment_corpus(convs, 1, 14)
+    expected = {turn_text(t.text) for c in convs + variants for t in c.turns}
+    assert set(pool) == expected and len(pool) > 6  # the variants add texts the originals lack
+
+
+def test_a_head_trained_on_a_student_ships_and_rebuilds_with_it(teacher: Path, tmp_path: Path) -> None:
+    from kefuqa.models.neural.engine import NeuralEngine
+    from kefuqa.training.build_default import build_model_dir
+    from kefuqa.training.dataset import load_corpus
+    from kefuqa.training.train import TrainConfig, train
+
+    examples = Path(__file__).resolve().parents[2] / "examples" / "conversations.jsonl"
+    cfg = DistillConfig(layers=(11,), rank=2, batch_size=8, epochs=1)
+    student = distill(TEXTS, Encoder(teacher).embed(TEXTS, max_length=128), teacher, tmp_path / "student", cfg,
+                      log=lambda *_: None)
+    ids = [c.id for c in load_corpus([examples])]
+    train_cfg = TrainConfig(data=[examples], out=tmp_path / "out", encoder_dir=teacher, epochs=1, ensemble=1,
+                            augment_copies=0, review_sentences=8, test_ids=ids[:8], seed=3, outside=[],
+                            student=student)
+    meta = train(train_cfg, log=lambda *_: None)
+    assert meta["encoder"] == {"role": "student", "layers": 1, "teacher_layers_kept": [11]}
+    assert (train_cfg.out / "student" / "student.json").exists()
+    model = build_model_dir(train_cfg.out, tmp_path / "model")  # teacher rebuilt, cut down, adapters merged
+    engine = NeuralEngine(model)
+    record = engine.score_batch(load_corpus([examples])[:1])[0]
+    assert set(record["labels"]) == {"politeness", "emotional_control", "resolution", "sentiment"}
+
+
+def test_the_command_says_what_is_wrong_in_one_line(tmp_path: Path, capsys) -> None:
+    from kefuqa.cli import main
+
+    for argv, message in ((["--lora", str(tmp_path)], "no adapter_model.safetensors there"),
+                          (["--layers", "13"], "--layers: a student has 1 to 12 layers, not 13")):
+        with pytest.raises(SystemExit) as exit_:
+            main(["distill", "--out", str(tmp_path / "s"), *argv])
+        assert exit_.value.code == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("kefuqa distill: ") and message in err and "\n" not in err
