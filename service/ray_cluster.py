@@ -22,7 +22,9 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import signal
 import socket
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -154,6 +156,20 @@ def _init(ray: Any, address: str | None, workers: int | None) -> None:
 
 
 @contextmanager
+def _our_sigterm_handler() -> Iterator[None]:
+    """Ray's core installs a C-level handler for SIGTERM on ``ray.init`` that prints a stack
+    dump and ends the process at once: no clean-up, no one-line message. Put back the
+    handler this process had (``kefuqa``'s, which stops the command like Ctrl-C does)."""
+    on_main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM) if on_main else None
+    try:
+        yield
+    finally:
+        if on_main and previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
 def ray_session(address: str | None, workers: int | None) -> Iterator[int]:
     """Connected (or started) for the block; yields the actor pool size (``pool_size``)."""
     import ray
@@ -164,7 +180,8 @@ def ray_session(address: str | None, workers: int | None) -> Iterator[int]:
     if address is not None:
         probe(address)
     quiet_ray_logging()
-    _init(ray, address, workers)
+    with _our_sigterm_handler():
+        _init(ray, address, workers)
     try:
         yield pool_size(workers, ray.cluster_resources().get("CPU", 1))
     finally:

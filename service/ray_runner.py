@@ -66,8 +66,12 @@ def score_file_ray(
     t0 = time.perf_counter()
     pool = 0
     if not plan.finished:
-        with ray_session(address, workers) as pool:
-            _run_on_cluster(plan, spec, settings, pool)
+        try:
+            with ray_session(address, workers) as pool:
+                _run_on_cluster(plan, spec, settings, pool)
+        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (kefuqa.cli): the finished units are kept
+            exc.add_note(f"{output} holds the units finished so far; run the same command with --resume to finish")
+            raise
     scored, rejected = finish(plan)
     return RaySummary(scored - plan.scored_before, rejected - plan.rejected_before, time.perf_counter() - t0,
                       output, plan.rejects_dir if rejected else None, scored_before=plan.scored_before,

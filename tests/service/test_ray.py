@@ -1,6 +1,7 @@
 """Batch scoring on Ray Data: reading, scoring and writing on Ray, the same records as
 the local runner, resume after SIGKILL, a real ``ray start --head`` cluster reached by
-HOST:PORT and by ray://, token authentication, and one-line errors for bad addresses."""
+HOST:PORT and by ray://, token authentication, one-line errors for bad addresses, and
+SIGTERM stopping a run in one line."""
 
 from __future__ import annotations
 
@@ -165,6 +166,33 @@ def test_resume_after_sigkill_scores_every_record_exactly_once(ray_env, tmp_path
     records, rejects = local_reference(big, tmp_path / "full.jsonl")
     assert parts(out / "records") == records and parts(out / "rejects") == rejects
     assert not list(out.rglob(".*.tmp"))
+
+
+def test_sigterm_stops_a_ray_run_in_one_line_and_resume_finishes_it(ray_env, tmp_path):
+    """Ray's core would answer SIGTERM with a stack dump and an abrupt exit; the command
+    keeps its own handler, so `kill PID` stops it as Ctrl-C would: one line, exit 143."""
+    big = archive_with_rejects(tmp_path / "big.jsonl", 20_000)
+    out = tmp_path / "scores"
+    cmd = [KEFUQA, "score", str(big), "-o", str(out), "--engine", "ray", "--workers", "1", "--batch-size", "200"]
+    proc = subprocess.Popen(cmd, env=ray_env, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and proc.poll() is None and not (out / "_units").is_dir():
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)  # the driver alone
+        _, err = proc.communicate(timeout=120)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # whatever of its Ray is left
+    ours = [line for line in err.splitlines() if "has constructor arguments in the object store" not in line]
+    assert proc.returncode == 143 and len(ours) == 1, err
+    assert ours[0] == f"kefuqa: terminated: {out} holds the units finished so far; run the same command " \
+                      "with --resume to finish"
+    assert json.loads((out / "manifest.json").read_text())["state"] == "running"
+    res = subprocess.run(cmd + ["--resume"], env=ray_env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    records, rejects = local_reference(big, tmp_path / "full.jsonl")
+    assert parts(out / "records") == records and parts(out / "rejects") == rejects
 
 
 def _finished_units(out: Path) -> int:
