@@ -131,3 +131,22 @@ def test_eval_scores_any_registry_version_and_says_which(model_dir):
     assert no_challenger.returncode == 2 and "no challenger" in no_challenger.stderr
     rules = run("--version", version, "--engine", "rules")
     assert rules.returncode == 2 and "--engine rules" in rules.stderr
+
+
+def test_a_writer_added_to_the_corpus_leaves_the_int8_build_alone(tmp_path, monkeypatch):
+    """The int8 encoder is calibrated on fixed writers' texts: the shipped head was trained
+    against that graph, so a new corpus file must not change what build-default builds."""
+    import json
+
+    from kefuqa.training import dataset
+    from kefuqa.training.smoothquant import calibration_texts
+
+    before = calibration_texts()
+    extra = tmp_path / "w99.jsonl"
+    rows = [{"id": f"w99-{i:04d}", "agent_id": "w99-a1", "channel": "chat",
+             "turns": [{"speaker": "customer", "text": f"第{i}个新写手的问题，快递还没到"},
+                       {"speaker": "agent", "text": f"您好，这边帮您查询第{i}单"}]} for i in range(300)]
+    extra.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    real = dataset.hand_files()
+    monkeypatch.setattr(dataset, "hand_files", lambda: [*real, extra])
+    assert calibration_texts() == before and len(before) == 512
