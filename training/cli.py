@@ -242,7 +242,7 @@ def _run_training(out: Path, data: list[Path], extra: list, recipe: dict[str, An
                           device=device, extra_train=extra, finetune_epochs=recipe["finetune_epochs"], lora=lora,
                           consistency=recipe["consistency"], rationale_weight=recipe["rationale_weight"],
                           student=student,
-                          embedding_cache=settings.home / "cache" / f"embeddings-{_encoder_id(Path(encoder_dir))}.npz")
+                          embedding_cache=embedding_cache(settings.home, Path(encoder_dir)))
         try:
             meta = train(cfg)
         except (CorpusError, ValueError) as exc:
@@ -337,15 +337,16 @@ def _print_training(meta: dict, out: Path) -> None:
     print("ECE (calibrated): " + "  ".join(f"{k} {v:.3f}" for k, v in m["ece"].items()))
 
 
-def _encoder_id(encoder_dir: Path) -> str:
-    """Cached embeddings are only valid for the same converted encoder."""
+def embedding_cache(home: Path, encoder_dir: Path) -> Path:
+    """The fp32 embedding cache of the converted encoder (``train`` keys it further by the
+    adapters merged in): cached embeddings are only valid for the same converted encoder."""
     import hashlib
 
     h = hashlib.sha256()
     for name in ("conversion.json", "kept_ids.json", "config.json"):
         if (encoder_dir / name).exists():
             h.update((encoder_dir / name).read_bytes())
-    return h.hexdigest()[:12]
+    return home / "cache" / f"embeddings-{h.hexdigest()[:12]}.npz"
 
 
 def _gate(registry, version: str, promote: bool, force: bool = False, settings: Settings | None = None) -> int:

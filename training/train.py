@@ -111,8 +111,9 @@ def split_hash(test_ids: list[str]) -> str:
     return hashlib.sha256("\n".join(sorted(test_ids)).encode()).hexdigest()[:16]
 
 
-def lora_cache_file(cache: Path, adapters: Path, kind: str = "lora") -> Path:
-    """Cached embeddings belong to one encoder: key them by the adapters merged into it too."""
+def adapters_cache_file(cache: Path, adapters: Path, kind: str = "lora") -> Path:
+    """Cached embeddings belong to one encoder: key them by the adapters merged into it too
+    (LoRA adapters, or a student's, with the teacher layers it keeps)."""
     h = hashlib.sha256((adapters / "adapter_model.safetensors").read_bytes())
     if (adapters / STUDENT_FILE).exists():  # which teacher layers the student keeps
         h.update((adapters / STUDENT_FILE).read_bytes())
@@ -477,11 +478,11 @@ def _embedders(cfg: TrainConfig, train_convs: list[Conversation], work: Path, de
             raise ValueError(f"--lora {lora}: no adapter_model.safetensors there")
         encoder_dir = apply_lora(cfg.encoder_dir, lora, work / "tuned")
         shutil.copytree(lora, cfg.out / "lora", dirs_exist_ok=True)
-        cache = lora_cache_file(cache, lora) if cache else None
+        cache = adapters_cache_file(cache, lora) if cache else None
     if cfg.student is not None:
         encoder_dir = build_student(encoder_dir, cfg.student, work / "student")
         shutil.copytree(cfg.student, cfg.out / "student", dirs_exist_ok=True)
-        cache = lora_cache_file(cache, cfg.student, "student") if cache else None
+        cache = adapters_cache_file(cache, cfg.student, "student") if cache else None
     cache8 = cache.with_name(f"{cache.stem}-int8-{INT8_RECIPE}.npz") if cache else None
     return CachedEmbedder(encoder_dir, device, cache), Int8Embedder(encoder_dir, work / "int8", cache8)
 
