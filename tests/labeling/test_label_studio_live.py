@@ -61,6 +61,11 @@ def _tail(text: str | bytes, lines: int = 5) -> str:
     return " | ".join(text.strip().splitlines()[-lines:])
 
 
+# Label Studio 1.23.2 passes options that sentry-sdk 3 refuses ("Unknown option
+# 'send_default_pii'"), and its requirements do not bound it: pin what it runs with.
+SENTRY_PIN = "sentry-sdk<3"
+
+
 @pytest.fixture(scope="module")
 def label_studio_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     candidates = [Path(p) for p in (os.environ.get("KEFUQA_LABEL_STUDIO_VENV"), ROOT / ".venv-label-studio") if p]
@@ -69,7 +74,7 @@ def label_studio_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
             return venv
     venv = tmp_path_factory.mktemp("label-studio-venv") / "venv"
     steps = ([sys.executable, "-m", "venv", str(venv)],
-             [str(venv / "bin" / "pip"), "install", "-q", f"label-studio=={LS_VERSION}"])
+             [str(venv / "bin" / "pip"), "install", "-q", f"label-studio=={LS_VERSION}", SENTRY_PIN])
     for cmd in steps:
         try:
             done = subprocess.run(cmd, capture_output=True, timeout=1800, check=False)
