@@ -77,10 +77,17 @@ def _student_vectors(model, tokenizer, texts: list[str], max_tokens: int) -> tor
     return nn.functional.normalize(mean_pool(hidden, enc["attention_mask"]), dim=-1)
 
 
-def _batches(n: int, size: int, seed: int) -> list[list[int]]:
-    order = list(range(n))
-    random.Random(seed).shuffle(order)
-    return [order[i : i + size] for i in range(0, n, size)]
+def _batches(lengths: Sequence[int], size: int, seed: int) -> list[list[int]]:
+    """Batches of texts of about the same length, in a seeded random order: a batch is
+    padded to its longest text, so mixing a 10-character turn with a 120-character one
+    would spend most of the step on padding."""
+    rng = random.Random(seed)
+    order = list(range(len(lengths)))
+    rng.shuffle(order)  # ties in length fall in a different order every epoch
+    order.sort(key=lambda i: lengths[i])
+    batches = [order[i : i + size] for i in range(0, len(order), size)]
+    rng.shuffle(batches)
+    return batches
 
 
 def holdout_cosine(model, tokenizer, texts: list[str], targets: np.ndarray, cfg: DistillConfig) -> float:
@@ -124,7 +131,7 @@ def distill(texts: Sequence[str], targets: np.ndarray, teacher_dir: Path, out: P
     for epoch in range(cfg.epochs):
         model.train()
         total = 0.0
-        batches = _batches(len(train), cfg.batch_size, cfg.seed + epoch)
+        batches = _batches([len(t) for t in train], cfg.batch_size, cfg.seed + epoch)
         for idx in progress(batches, f"distil epoch {epoch + 1}/{cfg.epochs}", "batch"):
             got = _student_vectors(model, tokenizer, [train[i] for i in idx], cfg.max_tokens)
             loss = (1 - (got * train_y[idx].to(device)).sum(-1)).mean()

@@ -38,6 +38,18 @@ def test_spread_layers_end_at_the_teachers_last_layer() -> None:
         spread_layers(0)
 
 
+def test_batches_group_texts_of_a_length_and_cover_each_text_once_per_epoch() -> None:
+    from kefuqa.training.distill import _batches
+
+    lengths = [(i * 37) % 120 + 1 for i in range(1000)]
+    batches = _batches(lengths, 64, seed=1)
+    assert sorted(i for b in batches for i in b) == list(range(1000))
+    # Sorted by length before cutting: a batch spans a few characters, not the whole range.
+    assert max(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches) <= 10
+    # A new epoch's seed gives another order of batches (the model must not see a fixed curriculum).
+    assert [b[0] for b in _batches(lengths, 64, seed=2)] != [b[0] for b in batches]
+
+
 def test_the_student_moves_towards_the_teacher_and_rebuilds_from_its_adapters(teacher: Path, tmp_path: Path) -> None:
     targets = Encoder(teacher).embed(TEXTS, max_length=128)
     cfg = DistillConfig(layers=(5, 11), rank=4, lr=5e-3, batch_size=4, epochs=3, holdout=0.25)
@@ -87,7 +99,8 @@ def test_the_pool_holds_each_normalised_turn_once_with_the_training_variants() -
 
 def test_a_head_trained_on_a_student_ships_and_rebuilds_with_it(teacher: Path, tmp_path: Path) -> None:
     from kefuqa.models.neural.engine import NeuralEngine
-    from kefuqa.training.build_default import build_model_dir
+    from kefuqa.models.registry import Registry
+    from kefuqa.training.build_default import build_default
     from kefuqa.training.dataset import load_corpus
     from kefuqa.training.train import TrainConfig, train
 
@@ -102,7 +115,10 @@ def test_a_head_trained_on_a_student_ships_and_rebuilds_with_it(teacher: Path, t
     meta = train(train_cfg, log=lambda *_: None)
     assert meta["encoder"] == {"role": "student", "layers": 1, "teacher_layers_kept": [11]}
     assert (train_cfg.out / "student" / "student.json").exists()
-    model = build_model_dir(train_cfg.out, tmp_path / "model")  # teacher rebuilt, cut down, adapters merged
+    # The registry builds it like the shipped model: teacher rebuilt, cut down, adapters merged.
+    version = build_default(tmp_path / "home", log=lambda *_: None, artifact=train_cfg.out)
+    model = Registry(tmp_path / "home" / "registry").path(version)
+    assert version == meta["version"] and (model / "student" / "student.json").exists()
     engine = NeuralEngine(model)
     record = engine.score_batch(load_corpus([examples])[:1])[0]
     assert set(record["labels"]) == {"politeness", "emotional_control", "resolution", "sentiment"}
