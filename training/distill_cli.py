@@ -57,5 +57,6 @@ def _distill(args: argparse.Namespace) -> int:
             print(f"kefuqa distill: {exc}", file=sys.stderr)
             return 2
     print(f"student with teacher layers {list(cfg.layers)} → {student}\n"
-          f"train a head on it: kefuqa train --encoder {student} --out runs/student --consistency 2 --ensemble 3")
+          f"train a head on it: kefuqa train --student {args.out} --lora {args.lora} --out runs/student "
+          f"--consistency 2 --ensemble 3")
     return 0
