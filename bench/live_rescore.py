@@ -12,7 +12,7 @@ the shipped model built in a temporary home), with the engine every door builds
   model loading in the workers included), and the peak RSS of its largest process;
 - the cache's hit rate over that archive in one process (a worker sees its share).
 
-    python bench/live_rescore.py [--rounds 3] [--archive 480] [--runs 2] [--threads 2]
+    python bench/live_rescore.py [--rounds 3] [--archive 480] [--runs 2] [--threads 2] [--model runs/s4]
 """
 
 from __future__ import annotations
@@ -189,12 +189,14 @@ def main() -> None:
     ap.add_argument("--archive", type=int, default=480)
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--model", type=Path,
+                    help="time this trained artifact folder (kefuqa train --out) in a temporary home")
     args = ap.parse_args()
     from kefuqa.training.build_default import build_default
 
     tmp = Path(tempfile.mkdtemp())
-    home = Path(os.environ.get("KEFUQA_HOME", tmp / "home"))
-    build_default(home, log=lambda *_: None)  # the champion there is what every layout scores with
+    home = tmp / "home" if args.model else Path(os.environ.get("KEFUQA_HOME", tmp / "home"))
+    build_default(home, log=lambda *_: None, artifact=args.model)  # the champion there is what every layout scores with
     convs = corpus()
     chats = live_chats(convs)
     times = time_live(home, chats, args.rounds, args.threads)

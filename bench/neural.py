@@ -5,9 +5,12 @@
   share of conversations whose labels agree;
 - p50/p99 latency of one 20-turn conversation (int8);
 - peak RSS of each engine (measured in its own child process);
-- model size before/after vocabulary pruning.
+- model size before/after vocabulary pruning;
+- with ``--student DIR`` (a head trained by ``kefuqa train --student``), the same int8
+  engine on the distilled student, timed in the same interleaved runs, with its labels'
+  agreement with the teacher's.
 
-    python bench/neural.py [--n 1000] [--runs 2] [--threads 2]
+    python bench/neural.py [--n 1000] [--runs 2] [--threads 2] [--student runs/s4]
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ def conversations(n: int, data: list[Path] | None = None):
 def _engine(kind: str, model_dir: Path, enc_dir: Path, threads: int):
     from kefuqa.models.neural.engine import NeuralEngine
 
-    if kind == "int8":
+    if kind in ("int8", "student-int8"):
         return NeuralEngine(model_dir, threads=threads)  # the default: one encoder call per text
     if kind == "ort-fp32":
         return NeuralEngine(model_dir, threads=threads, encoder_file="encoder.onnx")
@@ -98,8 +101,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--data", type=Path, nargs="+",
                     help="conversations to time (default: the training corpus, topped up with augmented copies)")
+    ap.add_argument("--student", type=Path,
+                    help="also time this trained student artifact (kefuqa train --student --out DIR)")
     args = ap.parse_args()
-    from kefuqa.training.build_default import artifact_encoder, build_default, default_artifact
+    from kefuqa.training.build_default import artifact_encoder, build_default, build_model_dir, default_artifact
     from kefuqa.training.export import export_encoder
 
     tmp = Path(tempfile.mkdtemp())
@@ -108,16 +113,19 @@ def main() -> None:
     model_dir = tmp / "home" / "registry" / version
     enc_dir = artifact_encoder(default_artifact(), tmp / "enc")  # the same (fine-tuned) encoder, fp32
     export_encoder(enc_dir, model_dir / "encoder.onnx")
+    dirs = {"int8": model_dir, "ort-fp32": model_dir, "fp32": model_dir}
+    if args.student:
+        dirs["student-int8"] = build_model_dir(args.student, tmp / "student")
     ctx = mp.get_context("spawn")
-    kinds = ("int8", "ort-fp32", "fp32")
+    kinds = tuple(dirs)
     results = {k: {"rates": [], "labels": [], "latency_ms": [], "peak_rss_mb": 0.0} for k in kinds}
     # Each timed pass is a fresh process (so peak RSS is the engine's own), and the runs are
     # interleaved across engines so that load from other users of the machine falls on all alike.
     for run in range(args.runs):
         for kind in kinds:
             q = ctx.Queue()
-            p = ctx.Process(target=_run, args=(kind, str(model_dir), str(enc_dir), args.n, args.threads,
-                                               kind == "int8" and run == 0, q,
+            p = ctx.Process(target=_run, args=(kind, str(dirs[kind]), str(enc_dir), args.n, args.threads,
+                                               kind.endswith("int8") and run == 0, q,
                                                [str(p) for p in args.data] if args.data else None))
             p.start()
             res = q.get()
@@ -137,6 +145,18 @@ def main() -> None:
     for name, r, res in (("onnxruntime int8 (the default)", r8, i8), ("onnxruntime fp32, same graph", ro, o32),
                          ("PyTorch fp32 eager (same model)", r32, f32)):
         print(f"{name:<34}{r:>16.1f}{r / r32:>8.2f}x{res['peak_rss_mb']:>13.0f}")
+    st = results.get("student-int8")
+    if st:
+        rs = statistics.median(st["rates"])
+        print(f"{'student int8 (' + args.student.name + ')':<34}{rs:>16.1f}{rs / r32:>8.2f}x{st['peak_rss_mb']:>13.0f}")
+        paired_s = [a / b for a, b in zip(st["rates"], f32["rates"])]
+        print(f"student int8 vs PyTorch fp32 teacher per run: {', '.join(f'{x:.2f}x' for x in paired_s)}")
+        s_lat = sorted(st["latency_ms"])
+        print(f"one 20-turn conversation, student int8: p50 {s_lat[len(s_lat) // 2]:.1f} ms, "
+              f"p99 {s_lat[int(len(s_lat) * 0.99) - 1]:.1f} ms")
+        print("label agreement student int8 vs teacher int8: "
+              + ", ".join(f"{k} {sum(a[k] == b[k] for a, b in zip(st['labels'], i8['labels'])) / args.n:.1%}"
+                          for k in i8["labels"][0]))
     paired = [a / b for a, b in zip(i8["rates"], f32["rates"])]  # runs are interleaved: adjacent passes
     print(f"int8 vs PyTorch fp32 per run: {', '.join(f'{x:.2f}x' for x in paired)}; "
           f"median {statistics.median(paired):.2f}x")
@@ -147,7 +167,8 @@ def main() -> None:
     print(f"{'encoder':<36}{'parameters':>14}{'fp32 MB':>10}{'int8 ONNX MB':>14}")
     for name, params, fp32_mb, i8_mb in sizes(tmp, kept):
         print(f"{name:<36}{params:>14,}{fp32_mb:>10.1f}{i8_mb:>14.1f}")
-    print(json.dumps({"int8_rates": i8["rates"], "ort_fp32_rates": o32["rates"], "fp32_rates": f32["rates"]}))
+    print(json.dumps({"int8_rates": i8["rates"], "ort_fp32_rates": o32["rates"], "fp32_rates": f32["rates"]}
+                     | ({"student_int8_rates": st["rates"]} if st else {})))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@
 - batch throughput: local worker processes vs Ray local (same archive);
 - the server's RSS during a sustained load (growth check).
 
-    python bench/service.py [--seconds 60] [--requests 120]
+    python bench/service.py [--seconds 60] [--requests 120] [--model runs/s4]
 """
 
 from __future__ import annotations
@@ -101,6 +101,8 @@ def main() -> None:
     ap.add_argument("--embedding-cache", type=int, default=0,
                     help="turn embeddings each server caches (default 0: the bodies repeat, so a cache would "
                          "time cache hits; 0 times every request encoded as a new chat is)")
+    ap.add_argument("--model", type=Path,
+                    help="serve this trained artifact folder (kefuqa train --out) instead of the shipped model")
     args = ap.parse_args()
     from kefuqa.contract import Conversation
     from kefuqa.models.neural import load_default_engine
@@ -110,7 +112,7 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp())
     home = tmp / "home"
-    build_default(home, log=lambda *_: None)
+    build_default(home, log=lambda *_: None, artifact=args.model)
     examples = (ROOT / "examples" / "conversations.jsonl").read_text(encoding="utf-8")
     bodies = [json.loads(line) for line in examples.splitlines()]
     for b in bodies:

@@ -44,10 +44,11 @@ def build_model_dir(artifact: Path, out: Path, keep_fp32: bool = False) -> Path:
     return out
 
 
-def build_default(home: Path, force: bool = False, log=print) -> str:
-    """Build into ``home/registry/<version>`` and make it the champion when
-    there is none yet. Returns the version."""
-    artifact = default_artifact()
+def build_default(home: Path, force: bool = False, log=print, artifact: Path | None = None) -> str:
+    """Build the shipped model (or another trained ``artifact`` folder) into
+    ``home/registry/<version>`` and make it the champion when there is none yet.
+    Returns the version."""
+    artifact = artifact or default_artifact()
     meta = json.loads((artifact / "model.json").read_text(encoding="utf-8"))
     registry = Registry(home / "registry")
     dest = registry.root / meta["version"]
