@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from kefuqa.models.encoder.embed import DEFAULT_PREFIX, mean_pool
-from kefuqa.training.finetune import ENCODER_FILES, _quiet
+from kefuqa.training.finetune import ENCODER_FILES, _quiet, tidy_adapters
 from kefuqa.training.progress import steps as progress
 
 STUDENT_FILE = "student.json"
@@ -147,11 +147,9 @@ def distill(texts: Sequence[str], targets: np.ndarray, teacher_dir: Path, out: P
 
 def _save(model, out: Path, cfg: DistillConfig) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    # The teacher is rebuilt on every machine: a temp path in the adapter config would mislead.
-    model.peft_config["default"].base_model_name_or_path = None
     with _quiet():
         model.save_pretrained(str(out))
-    (out / "README.md").unlink(missing_ok=True)  # peft's empty model-card template
+    tidy_adapters(out)  # the teacher is rebuilt on every machine: no temporary path in the config
     (out / STUDENT_FILE).write_text(json.dumps({"layers": list(cfg.layers), "config": asdict(cfg)}, indent=2) + "\n")
     return out
 

