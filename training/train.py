@@ -481,7 +481,10 @@ def _embedders(cfg: TrainConfig, train_convs: list[Conversation], work: Path, de
         cache = adapters_cache_file(cache, lora) if cache else None
     if cfg.student is not None:
         encoder_dir = build_student(encoder_dir, cfg.student, work / "student")
-        shutil.copytree(cfg.student, cfg.out / "student", dirs_exist_ok=True)
+        # Adapters and student.json only: the runnable student kefuqa distill leaves in
+        # DIR/encoder is rebuilt from them, and would put 64 MB in every registry version.
+        shutil.copytree(cfg.student, cfg.out / "student", dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("encoder"))
         cache = adapters_cache_file(cache, cfg.student, "student") if cache else None
     cache8 = cache.with_name(f"{cache.stem}-int8-{INT8_RECIPE}.npz") if cache else None
     return CachedEmbedder(encoder_dir, device, cache), Int8Embedder(encoder_dir, work / "int8", cache8)
