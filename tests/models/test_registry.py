@@ -51,7 +51,7 @@ def test_cli_promote_refuses_with_exit_1(tmp_path):
     reg = Registry(tmp_path / "registry")
     add(reg, tmp_path, meta("v1", (0.9,) * 4))
     reg.promote("v1")
-    add(reg, tmp_path, meta("v2", (0.8,) * 4))
+    add(reg, tmp_path, meta("v2", (0.8,) * 4) | {"encoder": {"role": "student", "layers": 4}})
     env = {"KEFUQA_HOME": str(tmp_path), "PATH": str(Path(sys.executable).parent)}
     res = subprocess.run([sys.executable, "-m", "kefuqa.cli", "models", "promote", "v2"], capture_output=True,
                          text=True, env=env, timeout=120)
@@ -59,6 +59,9 @@ def test_cli_promote_refuses_with_exit_1(tmp_path):
     listing = subprocess.run([sys.executable, "-m", "kefuqa.cli", "models", "list"], capture_output=True, text=True,
                              env=env, timeout=120).stdout
     assert "* v1" in listing and "  v2" in listing
+    # Which encoder each version reads: a model without the record is a 12-layer teacher.
+    lines = {line.split()[1] if line.startswith("*") else line.split()[0]: line for line in listing.splitlines()}
+    assert lines["v1"].endswith("teacher 12 layers") and lines["v2"].endswith("student 4 layers")
     assert json.loads((tmp_path / "registry" / "champion.json").read_text())["current"] == "v1"
 
 

@@ -60,6 +60,9 @@ def test_the_student_moves_towards_the_teacher_and_rebuilds_from_its_adapters(te
     after = float(lines[-1].split("held-out cosine ")[1].split()[0])
     assert after > before  # held-out texts: the student learnt vectors, not the training rows
     assert json.loads((out / "student.json").read_text())["layers"] == [5, 11]
+    # Nothing about this machine: the teacher is rebuilt wherever the student is.
+    assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] is None
+    assert not (out / "README.md").exists()
     with safe_open(str(out / "adapter_model.safetensors"), "np") as f:
         names = list(f.keys())
         assert names and all("lora_" in n for n in names)  # adapters only: the layers are the teacher's
@@ -108,6 +111,7 @@ def test_a_head_trained_on_a_student_ships_and_rebuilds_with_it(teacher: Path, t
     cfg = DistillConfig(layers=(11,), rank=2, batch_size=8, epochs=1)
     student = distill(TEXTS, Encoder(teacher).embed(TEXTS, max_length=128), teacher, tmp_path / "student", cfg,
                       log=lambda *_: None)
+    build_student(teacher, student, student / "encoder")  # the runnable student, as kefuqa distill leaves it
     ids = [c.id for c in load_corpus([examples])]
     train_cfg = TrainConfig(data=[examples], out=tmp_path / "out", encoder_dir=teacher, epochs=1, ensemble=1,
                             augment_copies=0, review_sentences=8, test_ids=ids[:8], seed=3, outside=[],
@@ -115,6 +119,7 @@ def test_a_head_trained_on_a_student_ships_and_rebuilds_with_it(teacher: Path, t
     meta = train(train_cfg, log=lambda *_: None)
     assert meta["encoder"] == {"role": "student", "layers": 1, "teacher_layers_kept": [11]}
     assert (train_cfg.out / "student" / "student.json").exists()
+    assert not (train_cfg.out / "student" / "encoder").exists()  # rebuilt from the adapters, never shipped
     # The registry builds it like the shipped model: teacher rebuilt, cut down, adapters merged.
     version = build_default(tmp_path / "home", log=lambda *_: None, artifact=train_cfg.out)
     model = Registry(tmp_path / "home" / "registry").path(version)
