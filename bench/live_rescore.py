@@ -86,18 +86,26 @@ def time_live(home: Path, chats, rounds: int, threads: int) -> dict[str, list[fl
     return times
 
 
+# Peak RSS is a high-water mark that survives fork and exec: a child forked from this process
+# (which holds built models and engines) would report this process's size. A small launcher
+# forks the CLI instead and reports the CLI's own peak (its workers it waited for included).
+_LAUNCHER = ("import os, subprocess, sys; p = subprocess.Popen(sys.argv[1:]); _, st, ru = os.wait4(p.pid, 0); "
+             "print(f'launcher maxrss_kb {ru.ru_maxrss}', file=sys.stderr); sys.exit(os.waitstatus_to_exitcode(st))")
+
+
 def run_cli(archive: Path, out: Path, env: dict[str, str], extra: tuple[str, ...] = ()) -> tuple[float, float]:
     """One ``kefuqa score`` run: (conversations/s by its summary line, peak RSS MB of its largest process)."""
     log = out.with_suffix(".log")
     with log.open("w") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "kefuqa.cli", "score", str(archive), "-o", str(out), *extra],
-                                stdout=fh, stderr=subprocess.STDOUT, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)  # usage covers the workers it waited for
+        status = subprocess.run([sys.executable, "-c", _LAUNCHER, sys.executable, "-m", "kefuqa.cli", "score",
+                                 str(archive), "-o", str(out), *extra],
+                                stdout=fh, stderr=subprocess.STDOUT, env=env).returncode
     text = log.read_text()
-    if os.waitstatus_to_exitcode(status) != 0:
+    if status != 0:
         raise SystemExit(f"kefuqa score failed:\n{text}")
     scored, seconds = re.findall(r"scored (\d+), rejected \d+.*?, ([\d.]+) s \(", text)[-1]
-    return int(scored) / float(seconds), usage.ru_maxrss / 1024  # the CLI's own count and clock, unrounded
+    peak_kb = int(re.findall(r"launcher maxrss_kb (\d+)", text)[-1])
+    return int(scored) / float(seconds), peak_kb / 1024  # the CLI's own count and clock, unrounded
 
 
 def time_cli(home: Path, convs, n: int, runs: int, tmp: Path) -> dict[str, list[tuple[float, float]]]:
