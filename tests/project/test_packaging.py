@@ -33,6 +33,14 @@ def test_wheel_maps_rooms_under_kefuqa_and_runs(tmp_path):
                  "kefuqa/labeling/migrations/versions/0001_review_store.py", "kefuqa/grading/default_rubric.yaml",
                  "kefuqa/grading/report.html.j2"):
         assert data in names
+    # Every file of the bundled models (the default and the distilled student) ships: without
+    # one, `kefuqa models build-default` cannot rebuild that model from an installed wheel.
+    neural = Path(__file__).resolve().parents[2] / "models" / "neural"
+    for artifact in ("default", "distilled"):
+        files = [f for f in (neural / artifact).rglob("*") if f.is_file()]
+        assert files
+        for f in files:
+            assert f"kefuqa/models/neural/{f.relative_to(neural).as_posix()}" in names, f
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     code = (
