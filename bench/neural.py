@@ -74,6 +74,21 @@ def _run(kind: str, model_dir: str, enc_dir: str, n: int, threads: int, latency:
     out.put({"kind": kind, "rate": rate, "labels": labels, "latency_ms": lat, "peak_rss_mb": peak})
 
 
+def _paired(rates: list[float], baseline: list[float]) -> list[float]:
+    """Ratios of adjacent passes: the runs are interleaved, so each pair saw the same load."""
+    return [a / b for a, b in zip(rates, baseline)]
+
+
+def _agreement(labels: list[dict[str, str]], other: list[dict[str, str]]) -> str:
+    """Per label, the share of conversations both give the same value."""
+    return ", ".join(f"{k} {sum(a[k] == b[k] for a, b in zip(labels, other)) / len(labels):.1%}" for k in labels[0])
+
+
+def _p50_p99(ms: list[float]) -> tuple[float, float]:
+    lat = sorted(ms)
+    return lat[len(lat) // 2], lat[int(len(lat) * 0.99) - 1]
+
+
 def sizes(tmp: Path, kept: Path) -> list[tuple[str, int, float]]:
     from safetensors import safe_open
 
@@ -135,35 +150,27 @@ def main() -> None:
             r["labels"] = res["labels"]
             r["latency_ms"] += res["latency_ms"]
             r["peak_rss_mb"] = max(r["peak_rss_mb"], res["peak_rss_mb"])
-    i8, o32, f32 = results["int8"], results["ort-fp32"], results["fp32"]
-    agree = sum(a == b for a, b in zip(i8["labels"], f32["labels"])) / args.n
-    per_label = {k: sum(a[k] == b[k] for a, b in zip(i8["labels"], f32["labels"])) / args.n for k in i8["labels"][0]}
-    r8, ro, r32 = (statistics.median(x["rates"]) for x in (i8, o32, f32))
-    lat = sorted(i8["latency_ms"])
+    i8, o32, f32, st = results["int8"], results["ort-fp32"], results["fp32"], results.get("student-int8")
+    r32 = statistics.median(f32["rates"])
+    rows = [("onnxruntime int8 (the default)", i8), ("onnxruntime fp32, same graph", o32),
+            ("PyTorch fp32 eager (same model)", f32)] + ([(f"student int8 ({args.student.name})", st)] if st else [])
     print(f"{args.n} conversations, {args.runs} interleaved runs each, {args.threads} threads, a process per run")
     print(f"{'engine':<34}{'conv/s (median)':>16}{'vs fp32':>9}{'peak RSS MB':>13}")
-    for name, r, res in (("onnxruntime int8 (the default)", r8, i8), ("onnxruntime fp32, same graph", ro, o32),
-                         ("PyTorch fp32 eager (same model)", r32, f32)):
+    for name, res in rows:
+        r = statistics.median(res["rates"])
         print(f"{name:<34}{r:>16.1f}{r / r32:>8.2f}x{res['peak_rss_mb']:>13.0f}")
-    st = results.get("student-int8")
-    if st:
-        rs = statistics.median(st["rates"])
-        print(f"{'student int8 (' + args.student.name + ')':<34}{rs:>16.1f}{rs / r32:>8.2f}x{st['peak_rss_mb']:>13.0f}")
-        paired_s = [a / b for a, b in zip(st["rates"], f32["rates"])]
-        print(f"student int8 vs PyTorch fp32 teacher per run: {', '.join(f'{x:.2f}x' for x in paired_s)}")
-        s_lat = sorted(st["latency_ms"])
-        print(f"one 20-turn conversation, student int8: p50 {s_lat[len(s_lat) // 2]:.1f} ms, "
-              f"p99 {s_lat[int(len(s_lat) * 0.99) - 1]:.1f} ms")
-        print("label agreement student int8 vs teacher int8: "
-              + ", ".join(f"{k} {sum(a[k] == b[k] for a, b in zip(st['labels'], i8['labels'])) / args.n:.1%}"
-                          for k in i8["labels"][0]))
-    paired = [a / b for a, b in zip(i8["rates"], f32["rates"])]  # runs are interleaved: adjacent passes
+    paired = _paired(i8["rates"], f32["rates"])
     print(f"int8 vs PyTorch fp32 per run: {', '.join(f'{x:.2f}x' for x in paired)}; "
           f"median {statistics.median(paired):.2f}x")
-    print(f"label agreement int8 vs PyTorch fp32: all four {agree:.1%}; "
-          + ", ".join(f"{k} {v:.1%}" for k, v in per_label.items()))
-    p50, p99 = lat[len(lat) // 2], lat[int(len(lat) * 0.99) - 1]
-    print(f"one 20-turn conversation, int8: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+    agree = sum(a == b for a, b in zip(i8["labels"], f32["labels"])) / args.n
+    print(f"label agreement int8 vs PyTorch fp32: all four {agree:.1%}; {_agreement(i8['labels'], f32['labels'])}")
+    print("one 20-turn conversation, int8: p50 {:.1f} ms, p99 {:.1f} ms".format(*_p50_p99(i8["latency_ms"])))
+    if st:
+        print("student int8 vs PyTorch fp32 teacher per run: "
+              + ", ".join(f"{x:.2f}x" for x in _paired(st["rates"], f32["rates"])))
+        print("one 20-turn conversation, student int8: p50 {:.1f} ms, p99 {:.1f} ms".format(
+            *_p50_p99(st["latency_ms"])))
+        print(f"label agreement student int8 vs teacher int8: {_agreement(st['labels'], i8['labels'])}")
     print(f"{'encoder':<36}{'parameters':>14}{'fp32 MB':>10}{'int8 ONNX MB':>14}")
     for name, params, fp32_mb, i8_mb in sizes(tmp, kept):
         print(f"{name:<36}{params:>14,}{fp32_mb:>10.1f}{i8_mb:>14.1f}")
