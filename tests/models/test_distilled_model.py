@@ -9,17 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from kefuqa.models.encoder.embed import Encoder
 from kefuqa.models.neural.engine import NeuralEngine
 from kefuqa.models.speaker_roles import ROLE_FILE, read_role_file
-from kefuqa.pipeline import mask_conversation
-from kefuqa.text.pii import PiiMasker
-from kefuqa.training.build_default import artifact_encoder, distilled_artifact
-from kefuqa.training.dataset import load_corpus, outside_files
-from kefuqa.training.evaluation import evaluate_predictions
+from kefuqa.training.build_default import distilled_artifact
+from tests.models.held_out import assert_int8_agrees_with_fp32, assert_macro_f1_floor, held_out_conversations, score
 
 STUDENT = json.loads((distilled_artifact() / "model.json").read_text(encoding="utf-8"))
 
@@ -62,15 +57,8 @@ def test_the_student_is_a_version_beside_the_teacher_and_says_so(home: Path) -> 
 
 
 def test_student_int8_agrees_with_its_pytorch_fp32_on_the_held_out_writers(home: Path, tmp_path: Path) -> None:
-    held_out = [mask_conversation(c, PiiMasker()) for c in load_corpus(outside_files())]
+    held_out = held_out_conversations()
     model = home / "registry" / STUDENT["version"]
-    int8 = NeuralEngine(model)
-    encoder = Encoder(artifact_encoder(distilled_artifact(), tmp_path))
-    fp32 = NeuralEngine(model, embedder=lambda texts: encoder.embed(texts, batch_size=64, max_length=128))
-    got = {name: [r for i in range(0, len(held_out), 32) for r in e.score_batch(held_out[i : i + 32])]
-           for name, e in (("int8", int8), ("fp32", fp32))}
-    reports = evaluate_predictions([c.labels.model_dump() for c in held_out], [r["labels"] for r in got["int8"]])
-    for name, rep in reports.items():
-        assert rep.macro_f1 >= 0.85, (name, rep.macro_f1)  # a floor on writers the model never saw
-        agree = np.mean([a["labels"][name] == b["labels"][name] for a, b in zip(got["int8"], got["fp32"])])
-        assert agree >= 0.99, (name, agree)
+    int8_records = score(NeuralEngine(model), held_out)
+    assert_macro_f1_floor(held_out, int8_records)
+    assert_int8_agrees_with_fp32(model, distilled_artifact(), held_out, int8_records, tmp_path)

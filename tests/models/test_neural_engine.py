@@ -7,17 +7,12 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from kefuqa.contract import ScoreRecord
-from kefuqa.models.encoder.embed import Encoder
 from kefuqa.models.neural.engine import NeuralEngine
-from kefuqa.pipeline import mask_conversation
-from kefuqa.text.pii import PiiMasker
-from kefuqa.training.build_default import artifact_encoder, build_default, default_artifact
-from kefuqa.training.dataset import load_corpus, outside_files
-from kefuqa.training.evaluation import evaluate_predictions
+from kefuqa.training.build_default import build_default, default_artifact
+from tests.models.held_out import assert_int8_agrees_with_fp32, assert_macro_f1_floor, held_out_conversations, score
 
 
 @pytest.fixture(scope="module")
@@ -29,35 +24,26 @@ def model_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def held_out():
-    """The held-out writers' conversations, masked as every door masks them."""
-    return [mask_conversation(c, PiiMasker()) for c in load_corpus(outside_files())]
+    return held_out_conversations()
 
 
 @pytest.fixture(scope="module")
 def int8_records(model_dir, held_out):
-    engine = NeuralEngine(model_dir)
-    return [r for i in range(0, len(held_out), 32) for r in engine.score_batch(held_out[i : i + 32])]
+    return score(NeuralEngine(model_dir), held_out)
 
 
 def test_records_follow_the_contract_and_beat_rules(int8_records, held_out):
     for r in int8_records:
         ScoreRecord.model_validate(r)
     assert any(e["rule"].startswith("model.") for e in int8_records[0]["evidence"])
-    reports = evaluate_predictions([c.labels.model_dump() for c in held_out], [r["labels"] for r in int8_records])
-    for name, rep in reports.items():
-        assert rep.macro_f1 >= 0.85, (name, rep.macro_f1)  # a floor on writers the model never saw
+    assert_macro_f1_floor(held_out, int8_records)
 
 
 def test_int8_agrees_with_pytorch_fp32(model_dir, held_out, int8_records, tmp_path):
     """int8 labels agree with PyTorch fp32 on >= 99% of the held-out writers'
     conversations, per label: SmoothQuant int8 (training/smoothquant.py) and a head
     trained to agree on fp32 and int8 embeddings."""
-    encoder = Encoder(artifact_encoder(default_artifact(), tmp_path))
-    fp32 = NeuralEngine(model_dir, embedder=lambda texts: encoder.embed(texts, batch_size=64, max_length=128))
-    fp32_records = [r for i in range(0, len(held_out), 32) for r in fp32.score_batch(held_out[i : i + 32])]
-    for name in ("politeness", "emotional_control", "resolution", "sentiment"):
-        agree = np.mean([a["labels"][name] == b["labels"][name] for a, b in zip(int8_records, fp32_records)])
-        assert agree >= 0.99, (name, agree)
+    assert_int8_agrees_with_fp32(model_dir, default_artifact(), held_out, int8_records, tmp_path)
 
 
 def test_scores_do_not_depend_on_the_batch(model_dir, held_out):
