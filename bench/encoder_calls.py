@@ -1,9 +1,10 @@
 """How the int8 encoder's calls are laid out, and what each layout costs: the
-shipped encoder on the same 200 conversations, one text per call (the engine's
-layout: a text's dynamic int8 scale is its own), one conversation at a time (one
-call, or length buckets whose longest text is at most R times the shortest), and
-all texts length-sorted across conversations (32 a call). Runs interleaved (each
-run times every layout once), median and best.
+shipped encoder on the same 200 conversations, scored in batches of 32 as
+``kefuqa score`` does (each batch's distinct texts embedded together), with one
+text per call, or texts of one token length sharing calls of at most 8, 32 (the
+engine) or 128; calls run side by side on the cores, one thread each. Runs
+interleaved (each run times every layout once), median and best, and the ratio
+of each layout's median to one text per call.
 
     python bench/encoder_calls.py MODEL_DIR [RUNS] [THREADS]   # e.g. $KEFUQA_HOME/registry/<version> 5 2
 """
@@ -18,8 +19,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from neural import conversations  # noqa: E402
 
-from kefuqa.models.neural.engine import OnnxEmbedder  # noqa: E402
+from kefuqa.models.neural.engine import MICRO_BATCH, QUERY_PREFIX, OnnxEmbedder  # noqa: E402
 from kefuqa.models.neural.features import conversation_texts  # noqa: E402
+
+BATCH = 32  # conversations per engine batch, as kefuqa score sends them
 
 
 def main() -> None:
@@ -27,25 +30,30 @@ def main() -> None:
     runs = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     threads = int(sys.argv[3]) if len(sys.argv) > 3 else 2
     convs = conversations(200)
-    groups = [conversation_texts(c) for c in convs]
-    texts = sorted({t for g in groups for t in g})
-    single = OnnxEmbedder(model_dir, threads=threads)
-    layouts = {"one text per call (the engine)": lambda: single(texts)}
-    for name, ratio in (("one call", float("inf")), ("buckets R=2", 2.0), ("buckets R=1.25", 1.25)):
-        embed = OnnxEmbedder(model_dir, threads=threads, micro_batch=64, bucket_ratio=ratio)
-        layouts[f"per conversation, {name}"] = lambda embed=embed: [embed(g) for g in groups]
-    across = OnnxEmbedder(model_dir, threads=threads, micro_batch=32, bucket_ratio=float("inf"))
-    layouts["across conversations, 32 a call"] = lambda: across(texts)
+    batches = [sorted({t for c in convs[i : i + BATCH] for t in conversation_texts(c)})
+               for i in range(0, len(convs), BATCH)]
+    layouts = {"one text per call": OnnxEmbedder(model_dir, threads=threads, micro_batch=1)}
+    for cap in (8, MICRO_BATCH, 128):
+        name = f"one token length, at most {cap} a call" + (" (the engine)" if cap == MICRO_BATCH else "")
+        layouts[name] = OnnxEmbedder(model_dir, threads=threads, micro_batch=cap)
+    lengths = [[len(x.ids) for x in layouts["one text per call"].tokenizer.encode_batch([QUERY_PREFIX + t for t in b])]
+               for b in batches]
+    calls = {name: sum(len(e.buckets(n)) for n in lengths) for name, e in layouts.items()}
     times: dict[str, list[float]] = {name: [] for name in layouts}
     for _ in range(runs):  # interleaved, so that other load on the machine falls on every layout alike
-        for name, fn in layouts.items():
+        for name, embed in layouts.items():
             t0 = time.perf_counter()
-            fn()
+            for texts in batches:
+                embed(texts)
             times[name].append(time.perf_counter() - t0)
-    print(f"200 conversations, {len(texts)} distinct texts, {runs} interleaved runs, {threads} threads")
-    print(f"{'layout':<45}{'median s':>9}{'best s':>8}")
+    base = statistics.median(times["one text per call"])
+    n_texts = sum(len(b) for b in batches)
+    print(f"200 conversations in batches of {BATCH}, {n_texts} distinct texts per batch in all, "
+          f"{runs} interleaved runs, {threads} threads")
+    print(f"{'layout':<50}{'calls':>7}{'median s':>10}{'best s':>8}{'speed-up':>10}")
     for name, ts in times.items():
-        print(f"{name:<45}{statistics.median(ts):9.2f}{min(ts):8.2f}")
+        print(f"{name:<50}{calls[name]:>7}{statistics.median(ts):10.2f}{min(ts):8.2f}"
+              f"{base / statistics.median(ts):9.2f}×")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """How the encoder is quantised decides speed and int8/fp32 agreement; this
 measures the options side by side, in one run, on the fixed test split:
 
-- encoder time for the test split's texts, one conversation at a time, each text in
-  an encoder call of its own as the engine does it, against PyTorch fp32 eager of the same
+- encoder time for the test split's texts, one conversation at a time, its texts in the
+  engine's calls (texts of one token length share a call when the activation scales are
+  fixed; one text per call when they are taken per call), against PyTorch fp32 eager of the same
   model (all texts length-sorted, 32 a call); runs interleaved, medians;
 - cosine of each text's embedding to PyTorch fp32 (mean and worst);
 - labels of the current model's head on those embeddings: macro-F1 per label and
@@ -32,6 +33,8 @@ def variants(enc_dir: Path, tmp: Path) -> dict[str, Path]:
     tok = enc_dir / "tokenizer.json"
     out = {"onnxruntime fp32": fp32,
            "int8, SmoothQuant alpha 0.75 (default)": quantize_int8(fp32, tmp / "sq75.onnx", tok),
+           "same, activation scales per call (dynamic)": quantize_int8(fp32, tmp / "dynamic.onnx", tok,
+                                                                        static=False),
            "int8, SmoothQuant 0.75, SkipLayerNorm fused": quantize_int8(fp32, tmp / "sln.onnx", tok,
                                                                          skip_layer_norm=True),
            "int8, not smoothed": quantize_int8(fp32, tmp / "plain.onnx", tok, alpha=None)}

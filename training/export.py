@@ -25,6 +25,7 @@ from torch import nn
 
 from kefuqa.models.neural.head import N_GLOBAL, TURN_IN, ConversationHead, EnsembleHead
 from kefuqa.training.smoothquant import ALPHA, calibration_texts, smooth
+from kefuqa.training.static_int8 import fix_scales
 
 
 class _Pooled(nn.Module):
@@ -34,8 +35,11 @@ class _Pooled(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        mask = attention_mask.unsqueeze(1).to(hidden.dtype)  # [B, 1, L]
+        # A per-row MatMul rather than a ReduceSum over the sequence axis: onnxruntime's
+        # ReduceSum sums in an order that depends on the batch's shape, the MatMul does not,
+        # so a text's vector is bit-identical alone and in a call of several texts.
+        pooled = torch.matmul(mask, hidden).squeeze(1) / mask.sum(-1).clamp(min=1e-9)
         return torch.nn.functional.normalize(pooled, p=2, dim=-1)
 
 
@@ -60,14 +64,16 @@ def export_encoder(encoder_dir: Path, out: Path) -> Path:
 
 
 # Names how the int8 encoder is made; cached int8 embeddings are keyed by it.
-INT8_RECIPE = f"eager-attention-smoothquant-{ALPHA}-layernorm-rr7"
+INT8_RECIPE = f"eager-attention-smoothquant-{ALPHA}-layernorm-rr7-static-matmul-pool"
 
 
 def quantize_int8(fp32: Path, out: Path, tokenizer: Path, alpha: float | None = ALPHA,
-                  skip_layer_norm: bool = False) -> Path:
+                  skip_layer_norm: bool = False, static: bool = True) -> Path:
     """Optimise (BERT fusions; SkipLayerNormalization only with ``skip_layer_norm``),
-    smooth (``training/smoothquant.py``; ``alpha=None`` skips it), then dynamic int8 of
-    every MatMul and the attention's QKV projection, weights per output channel."""
+    smooth (``training/smoothquant.py``; ``alpha=None`` skips it), then int8 of every
+    MatMul and the attention's QKV projection, weights per output channel; activation
+    scales fixed from calibration (``training/static_int8.py``), or per call with
+    ``static=False``."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
@@ -90,9 +96,12 @@ def quantize_int8(fp32: Path, out: Path, tokenizer: Path, alpha: float | None = 
         # 7-bit weights on every CPU: AVX2's u8×s8 kernel saturates full-range int8 pairs
         # where VNNI does not, so full range gave different labels on different machines;
         # with 7 bits no pair sum can saturate and every CPU computes the same integers.
-        quantize_dynamic(str(opt_path), str(out), weight_type=QuantType.QInt8, per_channel=True,
+        dynamic = Path(tmp) / "dynamic.onnx" if static else out
+        quantize_dynamic(str(opt_path), str(dynamic), weight_type=QuantType.QInt8, per_channel=True,
                          reduce_range=True,
                          extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        if static:
+            fix_scales(dynamic, out, tokenizer, calibration_texts())
     return out
 
 
@@ -107,12 +116,26 @@ def export_head(head: ConversationHead | EnsembleHead, out: Path) -> Path:
     return out
 
 
+INT8_SCALES = ("static", "per_call")
+
+
+def int8_scales(model_json: dict[str, Any]) -> str:
+    """How a model's int8 activation scales are taken: ``static`` (fixed at build time, the
+    default) or ``per_call`` for a model whose head was trained against per-call int8
+    vectors and is kept on them (its ``model.json`` says ``"int8_scales": "per_call"``)."""
+    scales = model_json.get("int8_scales", "static")
+    if scales not in INT8_SCALES:
+        raise ValueError(f"model.json: int8_scales is {scales!r}, expected one of {', '.join(INT8_SCALES)}")
+    return scales
+
+
 def assemble(encoder_dir: Path, head_onnx: Path, model_json: dict[str, Any], out: Path,
              keep_fp32: bool = False) -> Path:
     """The runnable folder from a converted encoder folder and an exported head."""
     out.mkdir(parents=True, exist_ok=True)
     fp32 = export_encoder(encoder_dir, out / "encoder.onnx")
-    quantize_int8(fp32, out / "encoder.int8.onnx", encoder_dir / "tokenizer.json")
+    quantize_int8(fp32, out / "encoder.int8.onnx", encoder_dir / "tokenizer.json",
+                  static=int8_scales(model_json) == "static")
     if not keep_fp32:
         fp32.unlink()
     shutil.copy(encoder_dir / "tokenizer.json", out / "tokenizer.json")

@@ -154,8 +154,8 @@ class CachedEmbedder:
 
 class Int8Embedder(CachedEmbedder):
     """The int8 encoder that ships (``export_encoder`` + ``quantize_int8``, the same
-    deterministic build as ``kefuqa models build-default``), cached per text: it embeds
-    each text in a call of its own, as the engine does, so a text's vector is its own."""
+    deterministic build as ``kefuqa models build-default``), cached per text: its
+    activation scales are fixed, so a text's vector is its own whatever shares its call."""
 
     def __init__(self, encoder_dir: Path, workdir: Path, cache_file: Path | None = None) -> None:
         from kefuqa.models.neural.engine import OnnxEmbedder

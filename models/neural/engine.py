@@ -1,13 +1,18 @@
 """The ``neural`` engine: onnxruntime int8 encoder + multi-task head.
 
-One session per engine (per process), threads set for the machine. Each
-distinct turn text is embedded in an encoder call of its own: dynamic int8
-takes its activation scale over the call's input, so a text's vector then
-depends on that text only, and a conversation's scores are the same alone, in
-a batch, over HTTP or in an archive. Texts embedded before come from a bounded
-cache (``embedding_cache.py``) keyed by the text, so a live chat re-sent with
-one new turn encodes only that turn. The rule engine supplies features,
-evidence and metrics.
+One session per engine (per process), threads set for the machine. The int8
+encoder's activation scales are fixed at build time (``training/static_int8.py``),
+and every op after the integer MatMuls works row by row, so a text's vector is
+bit-identical whatever else shares its encoder call, provided no padding does:
+the distinct turn texts of a whole batch of conversations are grouped by token
+length and each group is embedded in shared calls. A conversation's scores are
+then the same alone, in a batch, over HTTP or in an archive. Texts embedded
+before come from a bounded cache (``embedding_cache.py``) keyed by the text, so a
+live chat re-sent with one new turn encodes only that turn. The rule engine
+supplies features, evidence and metrics.
+
+A model folder built before the scales were fixed holds a dynamic int8 graph
+(one scale per call): it gets one text per call, which keeps the same guarantee.
 """
 
 from __future__ import annotations
@@ -31,12 +36,8 @@ from kefuqa.models.record import build_record
 
 QUERY_PREFIX = "query: "  # e5's prefix for symmetric tasks (see models/encoder/embed.py)
 MAX_TOKENS = 128
-# Texts per int8 encoder call. One: a text's activation scale is its own, so its vector
-# never depends on its call-mates and can be cached by text. On 2 cores, one text per call
-# embedded voice calls as fast as length buckets of one conversation's texts
-# (bench/encoder_calls.py), the padding saved paying for the smaller calls.
-MICRO_BATCH = 1
-BUCKET_RATIO = 1.25  # within a call of several texts (benchmarks only): longest ≤ ratio × shortest
+# Most texts per encoder call, all of one token length (bench/encoder_calls.py compares caps).
+MICRO_BATCH = 32
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -53,6 +54,15 @@ def session(path: Path, threads: int | None) -> ort.InferenceSession:
     # here (training/export.py quantize_int8), so the session must not fuse it back.
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"],
                                 disabled_optimizers=["SkipLayerNormFusion"])
+
+
+def quantises_per_call(path: Path) -> bool:
+    """Whether an encoder graph takes its int8 activation scales per call (onnxruntime's
+    dynamic int8), which makes a text's vector depend on its call-mates."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    return any(n.op_type == "DynamicQuantizeLinear" for n in model.graph.node)
 
 
 def load_tokenizer(path: Path) -> Tokenizer:
@@ -81,36 +91,34 @@ def pad_ids(rows: Sequence[list[int]], pad_id: int) -> tuple[np.ndarray, np.ndar
 
 class OnnxEmbedder:
     def __init__(self, model_dir: Path, encoder_file: str = "encoder.int8.onnx", threads: int | None = None,
-                 cache: EmbeddingCache | None = None, cache_tag: str = "", micro_batch: int = MICRO_BATCH,
-                 bucket_ratio: float = BUCKET_RATIO) -> None:
-        # The head is trained on one text per call (MICRO_BATCH); micro_batch and
-        # bucket_ratio exist for bench/encoder_calls.py, which compares call shapes.
+                 cache: EmbeddingCache | None = None, cache_tag: str = "", micro_batch: int | None = None) -> None:
         self.tokenizer = load_tokenizer(model_dir / "tokenizer.json")
         self.pad_id = pad_token_id(self.tokenizer)
+        per_call = quantises_per_call(model_dir / encoder_file)
+        if micro_batch is not None and micro_batch != 1 and per_call:
+            raise ValueError(f"{model_dir / encoder_file} takes its int8 scales per call, so it embeds one text "
+                             f"per call, not micro_batch={micro_batch}: shared, a text's vector would depend "
+                             "on its call-mates (rebuild the model to fix its scales)")
+        self.micro_batch = micro_batch or (1 if per_call else MICRO_BATCH)
         workers = threads or (os.cpu_count() or 1)
-        # One text is too small a call to split across cores (each op would wait on the
-        # others): texts go to the cores side by side, each call on one thread. On 2 cores
-        # that embedded the same texts 1.6x faster than two threads per call.
-        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="kefuqa-encoder") \
-            if micro_batch == 1 and workers > 1 else None
+        # Calls of one turn's length are too small to split across cores (each op would
+        # wait on the others): the calls go to the cores side by side, one thread each.
+        # On 2 cores that embedded the same texts 1.5x faster than two threads per call.
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="kefuqa-encoder") if workers > 1 else None
         self.session = session(model_dir / encoder_file, 1 if self.pool else threads)
-        self.micro_batch = micro_batch
-        self.bucket_ratio = bucket_ratio
-        if cache is not None and micro_batch != 1:
-            raise ValueError(f"an embedding cache needs one text per encoder call, not micro_batch={micro_batch}: "
-                             "with several, a text's int8 vector depends on its call-mates")
         # Cached per text (embedding_cache.py says why); the tag names the model and encoder file.
         self.cache = cache
         self.cache_tag = cache_tag or f"{model_dir.resolve()}/{encoder_file}"
 
     def buckets(self, lengths: list[int]) -> list[list[int]]:
-        """Indices into ``lengths``, length-sorted, cut into the calls that will be made."""
-        out: list[list[int]] = []
-        for i in sorted(range(len(lengths)), key=lambda i: (lengths[i], i)):
-            if not out or len(out[-1]) >= self.micro_batch or lengths[i] > self.bucket_ratio * lengths[out[-1][0]]:
-                out.append([])
-            out[-1].append(i)
-        return out
+        """Indices into ``lengths`` cut into the calls that will be made: one token length
+        per call (no padding), at most ``micro_batch`` texts, longest calls first so that
+        the short ones fill in at the end on the other cores."""
+        by_length: dict[int, list[int]] = {}
+        for i, n in enumerate(lengths):
+            by_length.setdefault(n, []).append(i)
+        return [same[k : k + self.micro_batch] for n, same in sorted(by_length.items(), reverse=True)
+                for k in range(0, len(same), self.micro_batch)]
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         out = np.zeros((len(texts), 384), np.float32)

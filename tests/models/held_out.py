@@ -10,7 +10,8 @@ import numpy as np
 
 from kefuqa.contract import Conversation
 from kefuqa.models.encoder.embed import Encoder
-from kefuqa.models.neural.engine import NeuralEngine
+from kefuqa.models.neural.engine import QUERY_PREFIX, NeuralEngine, OnnxEmbedder
+from kefuqa.models.neural.features import conversation_texts
 from kefuqa.pipeline import mask_conversation
 from kefuqa.text.pii import PiiMasker
 from kefuqa.training.build_default import artifact_encoder
@@ -45,3 +46,11 @@ def assert_int8_agrees_with_fp32(model_dir: Path, artifact: Path, convs: list[Co
     for name in LABEL_NAMES:
         agree = np.mean([a["labels"][name] == b["labels"][name] for a, b in zip(int8_records, fp32_records)])
         assert agree >= 0.99, (name, agree)
+
+
+def same_length_texts(embed: OnnxEmbedder, chats: list[Conversation]) -> list[str]:
+    """The largest group of distinct turn texts of the chats with one token length."""
+    groups: dict[int, list[str]] = {}
+    for text in sorted({t for c in chats for t in conversation_texts(c)}):
+        groups.setdefault(len(embed.tokenizer.encode(QUERY_PREFIX + text).ids), []).append(text)
+    return max(groups.values(), key=len)

@@ -14,7 +14,13 @@ import pytest
 from kefuqa.models.neural.engine import NeuralEngine
 from kefuqa.models.speaker_roles import ROLE_FILE, read_role_file
 from kefuqa.training.build_default import distilled_artifact
-from tests.models.held_out import assert_int8_agrees_with_fp32, assert_macro_f1_floor, held_out_conversations, score
+from tests.models.held_out import (
+    assert_int8_agrees_with_fp32,
+    assert_macro_f1_floor,
+    held_out_conversations,
+    same_length_texts,
+    score,
+)
 
 STUDENT = json.loads((distilled_artifact() / "model.json").read_text(encoding="utf-8"))
 
@@ -62,3 +68,42 @@ def test_student_int8_agrees_with_its_pytorch_fp32_on_the_held_out_writers(home:
     int8_records = score(NeuralEngine(model), held_out)
     assert_macro_f1_floor(held_out, int8_records)
     assert_int8_agrees_with_fp32(model, distilled_artifact(), held_out, int8_records, tmp_path)
+
+
+def test_the_student_fixes_its_int8_scales_and_shares_encoder_calls(home: Path) -> None:
+    """The student's activation scales are fixed at build time (training/static_int8.py),
+    so texts of one token length share encoder calls: a call holds one length (no
+    padding), at most MICRO_BATCH texts, longest first, and a text's vector is
+    bit-identical alone, in a call with texts of its length, among a whole batch, and
+    on one text per call."""
+    import numpy as np
+    import onnx
+
+    from kefuqa.models.neural.engine import MICRO_BATCH, OnnxEmbedder
+    from kefuqa.models.neural.features import conversation_texts
+
+    model = home / "registry" / STUDENT["version"]
+    ops = [n.op_type for n in onnx.load(str(model / "encoder.int8.onnx")).graph.node]
+    assert ops.count("QuantizeLinear") == 16 and "DynamicQuantizeLinear" not in ops
+    embed = OnnxEmbedder(model)
+    assert embed.micro_batch == MICRO_BATCH
+    lengths = [10, 40, 10, 12, 10, 40, 9, 10]
+    assert embed.buckets(lengths) == [[1, 5], [3], [0, 2, 4, 7], [6]]
+    assert OnnxEmbedder(model, micro_batch=3).buckets(lengths) == [[1, 5], [3], [0, 2, 4], [7], [6]]
+    chats = held_out_conversations()[:40]
+    same = same_length_texts(embed, chats)
+    assert len(same) >= 4
+    alone = embed([same[0]])[0]
+    assert np.array_equal(alone, embed(same)[0])
+    everything = sorted({t for c in chats for t in conversation_texts(c)})
+    assert np.array_equal(alone, embed(everything)[everything.index(same[0])])
+    assert np.array_equal(embed(same), OnnxEmbedder(model, micro_batch=1)(same))
+
+
+def test_student_scores_do_not_depend_on_the_batch(home: Path) -> None:
+    engine = NeuralEngine(home / "registry" / STUDENT["version"])
+    convs = held_out_conversations()[:12]
+    alone = [engine.score_batch([c])[0]["probs"] for c in convs]
+    batched = [r["probs"] for r in engine.score_batch(convs)]
+    reversed_ = [r["probs"] for r in engine.score_batch(convs[::-1])][::-1]
+    assert alone == batched == reversed_

@@ -47,9 +47,10 @@ def test_int8_agrees_with_pytorch_fp32(model_dir, held_out, int8_records, tmp_pa
 
 
 def test_scores_do_not_depend_on_the_batch(model_dir, held_out):
-    """Dynamic int8 scales activations per encoder call, so the engine embeds each text
-    in a call of its own: a conversation scored alone, in a batch, or in another order
-    gets exactly the same probabilities."""
+    """The teacher's int8 takes activation scales per call, so it embeds each text in a
+    call of its own: a conversation scored alone, in a batch, or in another order gets
+    exactly the same probabilities. (The student, whose scales are fixed, shares calls:
+    tests/models/test_distilled_model.py.)"""
     engine = NeuralEngine(model_dir)
     convs = held_out[:12]
     alone = [engine.score_batch([c])[0]["probs"] for c in convs]
@@ -58,18 +59,16 @@ def test_scores_do_not_depend_on_the_batch(model_dir, held_out):
     assert alone == batched == reversed_
 
 
-def test_the_engine_makes_one_call_per_text_and_benchmarks_can_bucket(model_dir):
-    """The engine's calls hold one text each; with a larger micro-batch (the call shapes
-    bench/encoder_calls.py compares) texts are length-sorted and cut where the longest
-    would exceed 1.25x the shortest, every text in exactly one bucket."""
+def test_the_teacher_keeps_per_call_scales_and_one_text_per_call(model_dir):
+    """Its head was trained against per-call int8 vectors, and its model.json says so:
+    the build keeps dynamic int8 and the engine gives each text a call of its own."""
+    import json
+
     from kefuqa.models.neural.engine import OnnxEmbedder
 
-    lengths = [10, 40, 11, 12, 13, 50, 9, 25]
-    assert OnnxEmbedder(model_dir).buckets(lengths) == [[6], [0], [2], [3], [4], [7], [1], [5]]
-    emb = OnnxEmbedder(model_dir, micro_batch=3)
-    got = emb.buckets(lengths)
-    assert [[lengths[i] for i in b] for b in got] == [[9, 10, 11], [12, 13], [25], [40, 50]]
-    assert sorted(i for b in got for i in b) == list(range(len(lengths)))
+    assert json.loads((model_dir / "model.json").read_text(encoding="utf-8"))["int8_scales"] == "per_call"
+    assert OnnxEmbedder(model_dir).micro_batch == 1
+    assert OnnxEmbedder(model_dir).buckets([10, 40, 10]) == [[1], [0], [2]]
 
 
 def test_build_is_deterministic(model_dir, tmp_path):
