@@ -2,7 +2,7 @@
 
 Steps: the voice conversations of the training split (the fixed test split and
 near-duplicates of it and of the outside writers left out) → every agent and customer
-turn embedded with the neural model's own int8 encoder, each text in a call of its own as at
+turn embedded with the neural model's own int8 encoder, in the engine's calls as at
 scoring time, plus its rule-cue counts → P(agent) from a network with one hidden layer
 (scikit-learn's ``MLPClassifier``) on embedding and cues, and from a logistic regression
 on the cues alone (for the rules engine) → the regularisation and the flag threshold

@@ -36,8 +36,9 @@ from kefuqa.models.record import build_record
 
 QUERY_PREFIX = "query: "  # e5's prefix for symmetric tasks (see models/encoder/embed.py)
 MAX_TOKENS = 128
-# Most texts per encoder call, all of one token length (bench/encoder_calls.py compares caps).
-MICRO_BATCH = 32
+# Most texts per encoder call, all of one token length. 8, 32 and 128 ran at the same speed
+# within noise (bench/encoder_calls.py); 8 keeps the largest call's memory small.
+MICRO_BATCH = 8
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -50,6 +51,11 @@ def session(path: Path, threads: int | None) -> ort.InferenceSession:
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.intra_op_num_threads = threads or (os.cpu_count() or 1)
     opts.inter_op_num_threads = 1
+    # Every call has its own shape (a batch's token lengths), so a memory pattern is never
+    # reused and the arena only keeps the largest call's memory: without either, peak RSS
+    # fell 10-20 MB at the same speed (bench/neural.py).
+    opts.enable_cpu_mem_arena = False
+    opts.enable_mem_pattern = False
     # Add + LayerNormalization is 7x faster than onnxruntime's fused CPU SkipLayerNormalization
     # here (training/export.py quantize_int8), so the session must not fuse it back.
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"],

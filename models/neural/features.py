@@ -43,8 +43,8 @@ def conversation_texts(conv: Conversation) -> list[str]:
 def _embed_all(norm: list[list[str]], embed: EmbedFn) -> list[dict[str, np.ndarray]]:
     """text → vector, per conversation. The distinct texts of all conversations go to
     ``embed`` once: every embedder gives a text the same vector whatever it is embedded
-    with (the int8 one embeds each text in a call of its own), so a text shared by
-    several conversations is embedded once."""
+    with (the int8 one: fixed scales and calls of one token length, or one text per call),
+    so a text shared by several conversations is embedded once."""
     texts = sorted({t for row_texts in norm for t in row_texts})
     table = dict(zip(texts, embed(texts))) if texts else {}
     return [table] * len(norm)
