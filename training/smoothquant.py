@@ -60,14 +60,19 @@ def _targets(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
             and n.input[1] in inits and len(inits[n.input[1]].dims) == 2]
 
 
-def _channel_max(model: onnx.ModelProto, names: list[str], batches) -> dict[str, np.ndarray]:
+def probe_session(model: onnx.ModelProto, names: list[str]) -> ort.InferenceSession:
+    """A session of ``model`` whose outputs are the float tensors ``names`` (calibration)."""
     probe = onnx.ModelProto()
     probe.CopyFrom(model)
     del probe.graph.output[:]
     probe.graph.output.extend(helper.make_tensor_value_info(x, onnx.TensorProto.FLOAT, None) for x in names)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 2
-    sess = ort.InferenceSession(probe.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(probe.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+
+
+def _channel_max(model: onnx.ModelProto, names: list[str], batches) -> dict[str, np.ndarray]:
+    sess = probe_session(model, names)
     amax: dict[str, np.ndarray] = {}
     for ids, mask in batches:
         keep = mask.astype(bool)  # padding positions are not text

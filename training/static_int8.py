@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 from onnx import helper, numpy_helper
 
 from kefuqa.models.neural.engine import QUERY_PREFIX, load_tokenizer
+from kefuqa.training.smoothquant import probe_session
 
 # Ranges are rounded outward to 1/16 octave so that float noise between machines
 # (AVX2 against AVX-512 reductions) cannot change the built model.
@@ -51,13 +51,7 @@ def _outward(x: float) -> float:
 
 
 def _ranges(model: onnx.ModelProto, names: list[str], batches) -> dict[str, tuple[float, float]]:
-    probe = onnx.ModelProto()
-    probe.CopyFrom(model)
-    del probe.graph.output[:]
-    probe.graph.output.extend(helper.make_tensor_value_info(x, onnx.TensorProto.FLOAT, None) for x in names)
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 2
-    sess = ort.InferenceSession(probe.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    sess = probe_session(model, names)
     lo = dict.fromkeys(names, 0.0)  # every range holds 0, as DynamicQuantizeLinear's does
     hi = dict.fromkeys(names, 0.0)
     for ids, mask in batches:
