@@ -90,6 +90,8 @@ def test_the_student_fixes_its_int8_scales_and_shares_encoder_calls(home: Path) 
     lengths = [10, 40, 10, 12, 10, 40, 9, 10]
     assert embed.buckets(lengths) == [[1, 5], [3], [0, 2, 4, 7], [6]]
     assert OnnxEmbedder(model, micro_batch=3).buckets(lengths) == [[1, 5], [3], [0, 2, 4], [7], [6]]
+    with pytest.raises(ValueError, match="at least 1 text per encoder call, not 0"):
+        OnnxEmbedder(model, micro_batch=0)
     chats = held_out_conversations()[:40]
     same = same_length_texts(embed, chats)
     assert len(same) >= 4
