@@ -32,9 +32,9 @@ def variants(enc_dir: Path, tmp: Path) -> dict[str, Path]:
     fp32 = export_encoder(enc_dir, tmp / "encoder.onnx")
     tok = enc_dir / "tokenizer.json"
     out = {"onnxruntime fp32": fp32,
-           "int8, SmoothQuant alpha 0.75 (default)": quantize_int8(fp32, tmp / "sq75.onnx", tok),
-           "same, activation scales per call (dynamic)": quantize_int8(fp32, tmp / "dynamic.onnx", tok,
-                                                                        static=False),
+           "int8, SmoothQuant alpha 0.75, fixed scales (default)": quantize_int8(fp32, tmp / "sq75.onnx", tok),
+           "same, scales per call (the shipped teacher)": quantize_int8(fp32, tmp / "dynamic.onnx", tok,
+                                                                         static=False),
            "int8, SmoothQuant 0.75, SkipLayerNorm fused": quantize_int8(fp32, tmp / "sln.onnx", tok,
                                                                          skip_layer_norm=True),
            "int8, not smoothed": quantize_int8(fp32, tmp / "plain.onnx", tok, alpha=None)}
