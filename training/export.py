@@ -25,7 +25,7 @@ from torch import nn
 
 from kefuqa.models.neural.head import N_GLOBAL, TURN_IN, ConversationHead, EnsembleHead
 from kefuqa.training.smoothquant import ALPHA, calibration_texts, smooth
-from kefuqa.training.static_int8 import fix_scales
+from kefuqa.training.static_int8 import fix_scales, mark_shared_calls_file
 
 
 class _Pooled(nn.Module):
@@ -60,7 +60,7 @@ def export_encoder(encoder_dir: Path, out: Path) -> Path:
     mask = torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]])
     _export(_Pooled(bert), (ids, mask), out, ["input_ids", "attention_mask"], ["embedding"],
             {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}, "embedding": {0: "batch"}})
-    return out
+    return mark_shared_calls_file(out, True)  # fp32, pooled per row: a text's vector is its own
 
 
 # Names how the int8 encoder is made; cached int8 embeddings are keyed by it.
@@ -102,6 +102,8 @@ def quantize_int8(fp32: Path, out: Path, tokenizer: Path, alpha: float | None = 
                          extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
         if static:
             fix_scales(dynamic, out, tokenizer, calibration_texts())
+        else:
+            mark_shared_calls_file(out, False)  # whatever the fp32 graph said, scales per call
     return out
 
 

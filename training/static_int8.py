@@ -24,7 +24,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from kefuqa.models.neural.engine import QUERY_PREFIX, load_tokenizer
+from kefuqa.models.neural.engine import QUERY_PREFIX, SHARED_CALLS_KEY, load_tokenizer
 from kefuqa.training.smoothquant import probe_session
 
 # Ranges are rounded outward to 1/16 octave so that float noise between machines
@@ -41,6 +41,21 @@ def same_length_batches(tokenizer: Path, texts: Sequence[str]) -> Iterator[tuple
     for length in sorted(groups):
         ids = np.array(groups[length], np.int64)
         yield ids, np.ones_like(ids)
+
+
+def mark_shared_calls(model: onnx.ModelProto, shared: bool) -> None:
+    """Say in the graph's metadata whether texts of one length may share its calls
+    (what ``OnnxEmbedder`` reads), replacing whatever an earlier step left there."""
+    props = {p.key: p.value for p in model.metadata_props}
+    props[SHARED_CALLS_KEY] = "true" if shared else "false"
+    helper.set_metadata_props(model, props)
+
+
+def mark_shared_calls_file(path: Path, shared: bool) -> Path:
+    model = onnx.load(str(path))
+    mark_shared_calls(model, shared)
+    onnx.save(model, str(path))
+    return path
 
 
 def _outward(x: float) -> float:
@@ -86,5 +101,6 @@ def fix_scales(src: Path, out: Path, tokenizer: Path, texts: Sequence[str]) -> P
                                       name=f"{n.name}_static"))
     del model.graph.node[:]
     model.graph.node.extend(nodes)
+    mark_shared_calls(model, True)
     onnx.save(model, str(out))
     return out

@@ -11,8 +11,9 @@ before come from a bounded cache (``embedding_cache.py``) keyed by the text, so 
 live chat re-sent with one new turn encodes only that turn. The rule engine
 supplies features, evidence and metrics.
 
-A model folder built before the scales were fixed holds a dynamic int8 graph
-(one scale per call): it gets one text per call, which keeps the same guarantee.
+A graph that takes its int8 scales per call (dynamic int8: the shipped teacher,
+whose head was trained on those vectors, or any graph the build did not mark as
+sharing calls) gets one text per call, which keeps the same guarantee.
 """
 
 from __future__ import annotations
@@ -62,13 +63,15 @@ def session(path: Path, threads: int | None) -> ort.InferenceSession:
                                 disabled_optimizers=["SkipLayerNormFusion"])
 
 
-def quantises_per_call(path: Path) -> bool:
-    """Whether an encoder graph takes its int8 activation scales per call (onnxruntime's
-    dynamic int8), which makes a text's vector depend on its call-mates."""
-    import onnx
+# Metadata the build writes into an encoder graph: "true" when a text's vector does not
+# depend on the texts of its length that share its call (fp32, or int8 with fixed scales).
+# Read through onnxruntime, so starting an engine neither imports onnx nor parses the graph
+# twice. A graph without it (dynamic int8, or built without the key) gets one text per call.
+SHARED_CALLS_KEY = "kefuqa.shared_calls"
 
-    model = onnx.load(str(path), load_external_data=False)
-    return any(n.op_type == "DynamicQuantizeLinear" for n in model.graph.node)
+
+def shares_calls(sess: ort.InferenceSession) -> bool:
+    return sess.get_modelmeta().custom_metadata_map.get(SHARED_CALLS_KEY) == "true"
 
 
 def load_tokenizer(path: Path) -> Tokenizer:
@@ -102,18 +105,18 @@ class OnnxEmbedder:
         self.pad_id = pad_token_id(self.tokenizer)
         if micro_batch is not None and micro_batch < 1:
             raise ValueError(f"micro_batch must be at least 1 text per encoder call, not {micro_batch}")
-        per_call = quantises_per_call(model_dir / encoder_file)
-        if micro_batch is not None and micro_batch != 1 and per_call:
-            raise ValueError(f"{model_dir / encoder_file} takes its int8 scales per call, so it embeds one text "
-                             f"per call, not micro_batch={micro_batch}: shared, a text's vector would depend "
-                             "on its call-mates (rebuild the model to fix its scales)")
-        self.micro_batch = micro_batch or (1 if per_call else MICRO_BATCH)
         workers = threads or (os.cpu_count() or 1)
         # Calls of one turn's length are too small to split across cores (each op would
         # wait on the others): the calls go to the cores side by side, one thread each.
         # On 2 cores that embedded the same texts 1.6-1.9x faster than two threads per call.
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="kefuqa-encoder") if workers > 1 else None
         self.session = session(model_dir / encoder_file, 1 if self.pool else threads)
+        shared = shares_calls(self.session)
+        if micro_batch is not None and micro_batch != 1 and not shared:
+            raise ValueError(f"{model_dir / encoder_file} takes its int8 scales per call, so it embeds one text "
+                             f"per call, not micro_batch={micro_batch}: shared, a text's vector would depend "
+                             "on its call-mates (rebuild the model to fix its scales)")
+        self.micro_batch = micro_batch or (MICRO_BATCH if shared else 1)
         # Cached per text (embedding_cache.py says why); the tag names the model and encoder file.
         self.cache = cache
         self.cache_tag = cache_tag or f"{model_dir.resolve()}/{encoder_file}"

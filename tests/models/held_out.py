@@ -54,3 +54,12 @@ def same_length_texts(embed: OnnxEmbedder, chats: list[Conversation]) -> list[st
     for text in sorted({t for c in chats for t in conversation_texts(c)}):
         groups.setdefault(len(embed.tokenizer.encode(QUERY_PREFIX + text).ids), []).append(text)
     return max(groups.values(), key=len)
+
+
+def assert_scores_do_not_depend_on_the_batch(engine: NeuralEngine, convs: list[Conversation]) -> None:
+    """Each conversation's probabilities are exactly the same alone, in a batch, and in a
+    batch in reverse order."""
+    alone = [engine.score_batch([c])[0]["probs"] for c in convs]
+    batched = [r["probs"] for r in engine.score_batch(convs)]
+    reversed_ = [r["probs"] for r in engine.score_batch(convs[::-1])][::-1]
+    assert alone == batched == reversed_

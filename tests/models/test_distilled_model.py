@@ -17,6 +17,7 @@ from kefuqa.training.build_default import distilled_artifact
 from tests.models.held_out import (
     assert_int8_agrees_with_fp32,
     assert_macro_f1_floor,
+    assert_scores_do_not_depend_on_the_batch,
     held_out_conversations,
     same_length_texts,
     score,
@@ -103,9 +104,5 @@ def test_the_student_fixes_its_int8_scales_and_shares_encoder_calls(home: Path) 
 
 
 def test_student_scores_do_not_depend_on_the_batch(home: Path) -> None:
-    engine = NeuralEngine(home / "registry" / STUDENT["version"])
-    convs = held_out_conversations()[:12]
-    alone = [engine.score_batch([c])[0]["probs"] for c in convs]
-    batched = [r["probs"] for r in engine.score_batch(convs)]
-    reversed_ = [r["probs"] for r in engine.score_batch(convs[::-1])][::-1]
-    assert alone == batched == reversed_
+    assert_scores_do_not_depend_on_the_batch(NeuralEngine(home / "registry" / STUDENT["version"]),
+                                             held_out_conversations()[:12])

@@ -12,7 +12,13 @@ import pytest
 from kefuqa.contract import ScoreRecord
 from kefuqa.models.neural.engine import NeuralEngine
 from kefuqa.training.build_default import build_default, default_artifact
-from tests.models.held_out import assert_int8_agrees_with_fp32, assert_macro_f1_floor, held_out_conversations, score
+from tests.models.held_out import (
+    assert_int8_agrees_with_fp32,
+    assert_macro_f1_floor,
+    assert_scores_do_not_depend_on_the_batch,
+    held_out_conversations,
+    score,
+)
 
 
 @pytest.fixture(scope="module")
@@ -51,12 +57,7 @@ def test_scores_do_not_depend_on_the_batch(model_dir, held_out):
     call of its own: a conversation scored alone, in a batch, or in another order gets
     exactly the same probabilities. (The student, whose scales are fixed, shares calls:
     tests/models/test_distilled_model.py.)"""
-    engine = NeuralEngine(model_dir)
-    convs = held_out[:12]
-    alone = [engine.score_batch([c])[0]["probs"] for c in convs]
-    batched = [r["probs"] for r in engine.score_batch(convs)]
-    reversed_ = [r["probs"] for r in engine.score_batch(convs[::-1])][::-1]
-    assert alone == batched == reversed_
+    assert_scores_do_not_depend_on_the_batch(NeuralEngine(model_dir), held_out[:12])
 
 
 def test_the_teacher_keeps_per_call_scales_and_one_text_per_call(model_dir):

@@ -14,6 +14,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from tokenizers import Tokenizer, models, pre_tokenizers
 
+from kefuqa.models.neural.engine import shares_calls
 from kefuqa.training.static_int8 import GRID, _outward, fix_scales
 
 WORDS = ["<pad>", "<unk>", "query:", "好", "的", "谢谢", "快递", "到", "了", "没"]
@@ -27,7 +28,7 @@ def tokenizer(tmp_path: Path) -> Path:
     return path
 
 
-def per_call_graph(path: Path, quantize: str = "DynamicQuantizeLinear") -> Path:
+def per_call_graph(path: Path) -> Path:
     """ids → uint8 (scale per call) → back to float → mean over the sequence."""
     nodes = [helper.make_node("Cast", ["input_ids"], ["x"], to=TensorProto.FLOAT),
              helper.make_node("DynamicQuantizeLinear", ["x"], ["q", "scale", "zero"], name="dq"),
@@ -41,10 +42,13 @@ def per_call_graph(path: Path, quantize: str = "DynamicQuantizeLinear") -> Path:
     return path
 
 
+def load(path: Path) -> ort.InferenceSession:
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
 def run(path: Path, rows: list[list[int]]) -> np.ndarray:
     ids = np.array(rows, np.int64)
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return sess.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0]
+    return load(path).run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0]
 
 
 @pytest.mark.parametrize("x", [0.3, -1.7, 2.0, 1e-3, -4.25])
@@ -66,6 +70,8 @@ def test_the_scale_is_fixed_from_the_calibration_range_and_no_longer_depends_on_
     model = onnx.load(str(out))
     ops = [n.op_type for n in model.graph.node]
     assert ops.count("QuantizeLinear") == 1 and "DynamicQuantizeLinear" not in ops
+    # The engine learns from the graph's metadata that texts of one length may share calls.
+    assert shares_calls(load(out)) and not shares_calls(load(src))
     inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
     # The largest id of the calibration texts is 到 (7); the range [0, 7] rounds outward.
     scale = _outward(7.0) / 255
