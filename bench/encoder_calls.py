@@ -3,9 +3,8 @@ with fixed int8 scales on the same 200 conversations, scored in batches of 64 as
 ``kefuqa score`` does (``KEFUQA_BATCH_SIZE``; each batch's distinct texts embedded
 together), with one text per call, or texts of one token length sharing calls of at
 most 8 (the engine's MICRO_BATCH), 32 or 128; calls run side by side on the cores,
-one thread each. Runs
-interleaved (each run times every layout once), median and best, and the ratio
-of each layout's median to one text per call.
+one thread each. Runs interleaved (each run times every layout once), median and
+best, and the ratio of each layout's median to one text per call.
 
     python bench/encoder_calls.py MODEL_DIR [RUNS] [THREADS] [BATCH]   # e.g. $KEFUQA_HOME/registry/<version> 5 2 64
 """

@@ -6,8 +6,9 @@ embed, and the templated phrases that recur across an archive.
 A key is the model (version and encoder file) and the turn text. That is all a
 vector depends on: the int8 encoder's activation scales are fixed and a call
 holds texts of one token length, or, for a model with per-call scales, one text
-(``OnnxEmbedder``), so a cached vector is exactly the vector the encoder would compute now, and scores are
-the same with the cache, without it, alone, in a batch and in an archive.
+(``OnnxEmbedder``), so a cached vector is exactly the vector the encoder would
+compute now, and scores are the same with the cache, without it, alone, in a
+batch and in an archive.
 
 Bounded twice, as the settings say: in turn embeddings and in bytes (the vector
 and the key's text). Thread-safe: the service scores on worker threads.
