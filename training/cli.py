@@ -435,7 +435,8 @@ def _register_training(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--augment", type=int, help="augmented copies per training conversation (1)")
     t.add_argument("--ensemble", type=int, help="heads trained with different seeds (3)")
     t.add_argument("--finetune-epochs", type=int,
-                   help="first fine-tune the encoder with LoRA adapters for N epochs (0: frozen encoder)")
+                   help="first fine-tune the encoder with LoRA adapters for N epochs (0: frozen encoder); "
+                        "with --student and --lora, the student is fine-tuned")
     t.add_argument("--lora", type=Path,
                    help="reuse these LoRA adapters (e.g. models/neural/default/lora) instead of fine-tuning")
     t.add_argument("--student", type=Path,

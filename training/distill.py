@@ -32,6 +32,9 @@ from kefuqa.training.finetune import ENCODER_FILES, _quiet, tidy_adapters
 from kefuqa.training.progress import steps as progress
 
 STUDENT_FILE = "student.json"
+# Adapters fine-tuned on the conversation labels on top of the distilled student
+# (``kefuqa train --student DIR --finetune-epochs N``), merged after the student's own.
+TUNED_DIR = "tuned"
 # Every linear map inside the kept layers; the pooler is not used by mean pooling.
 TARGET_MODULES = (r"encoder\.layer\.\d+\.(attention\.self\.(query|key|value)|attention\.output\.dense"
                   r"|intermediate\.dense|output\.dense)")
@@ -154,9 +157,15 @@ def _save(model, out: Path, cfg: DistillConfig) -> Path:
     return out
 
 
+def is_tuned(student_dir: Path) -> bool:
+    """Whether the student carries adapters fine-tuned on the labels over its distilled ones."""
+    return (student_dir / TUNED_DIR / "adapter_model.safetensors").exists()
+
+
 def build_student(teacher_dir: Path, student_dir: Path, out: Path) -> Path:
-    """The runnable student: the teacher's kept layers with the adapters merged in, as a
-    plain BertModel folder (same tokenizer and kept ids) that export and the embedder load."""
+    """The runnable student: the teacher's kept layers with the adapters merged in (the
+    distilled ones, then the fine-tuned ones of ``TUNED_DIR`` when the student has them), as
+    a plain BertModel folder (same tokenizer and kept ids) that export and the embedder load."""
     from peft import PeftModel
 
     spec_file = student_dir / STUDENT_FILE
@@ -165,6 +174,8 @@ def build_student(teacher_dir: Path, student_dir: Path, out: Path) -> Path:
     layers = json.loads(spec_file.read_text())["layers"]
     with _quiet():
         merged = PeftModel.from_pretrained(_truncated(teacher_dir, layers), str(student_dir)).merge_and_unload()
+        if is_tuned(student_dir):
+            merged = PeftModel.from_pretrained(merged, str(student_dir / TUNED_DIR)).merge_and_unload()
         out.mkdir(parents=True, exist_ok=True)
         merged.save_pretrained(str(out))
     for name in ENCODER_FILES:

@@ -45,7 +45,7 @@ from kefuqa.training.dataset import (
     save_split_ids,
     split,
 )
-from kefuqa.training.distill import STUDENT_FILE, build_student
+from kefuqa.training.distill import STUDENT_FILE, TUNED_DIR, build_student, is_tuned
 from kefuqa.training.evaluation import evaluate_predictions, evidence_hits, per_channel
 from kefuqa.training.export import INT8_RECIPE, export_encoder, export_head, quantize_int8
 from kefuqa.training.finetune import FinetuneConfig, apply_lora, finetune
@@ -117,6 +117,8 @@ def adapters_cache_file(cache: Path, adapters: Path, kind: str = "lora") -> Path
     h = hashlib.sha256((adapters / "adapter_model.safetensors").read_bytes())
     if (adapters / STUDENT_FILE).exists():  # which teacher layers the student keeps
         h.update((adapters / STUDENT_FILE).read_bytes())
+    if is_tuned(adapters):  # a student fine-tuned on the labels after distillation
+        h.update((adapters / TUNED_DIR / "adapter_model.safetensors").read_bytes())
     return cache.with_name(f"{cache.stem}-{kind}-{h.hexdigest()[:12]}.npz")
 
 
@@ -461,7 +463,8 @@ def _encoder_role(cfg: TrainConfig) -> dict[str, Any]:
     if cfg.student is None:
         return {"role": "teacher", "layers": depth}
     kept = json.loads((cfg.student / STUDENT_FILE).read_text(encoding="utf-8"))["layers"]
-    return {"role": "student", "layers": len(kept), "teacher_layers_kept": kept}
+    role = {"role": "student", "layers": len(kept), "teacher_layers_kept": kept}
+    return role | ({"fine_tuned": True} if is_tuned(cfg.out / "student") else {})
 
 
 def _embedders(cfg: TrainConfig, train_convs: list[Conversation], work: Path, device: str, log
@@ -471,6 +474,13 @@ def _embedders(cfg: TrainConfig, train_convs: list[Conversation], work: Path, de
     when one is given. Adapters and student travel with the model (``out/lora``,
     ``out/student``), from which ``kefuqa models build-default`` rebuilds the encoder."""
     encoder_dir, cache = cfg.encoder_dir, cfg.embedding_cache
+    tune_student = cfg.student is not None and cfg.finetune_epochs > 0
+    if tune_student and cfg.lora is None:
+        raise ValueError("--student with --finetune-epochs fine-tunes the student: give the adapters of the "
+                         "teacher it was distilled from with --lora")
+    if tune_student and is_tuned(cfg.student):
+        raise ValueError(f"--student {cfg.student}: already fine-tuned ({TUNED_DIR}/); "
+                         "fine-tune a distilled student (kefuqa distill --out)")
     if cfg.finetune_epochs > 0 or cfg.lora is not None:
         lora = cfg.lora or finetune(train_convs, cfg.encoder_dir, work,
                                     FinetuneConfig(epochs=cfg.finetune_epochs, seed=cfg.seed), device, log)
@@ -480,12 +490,20 @@ def _embedders(cfg: TrainConfig, train_convs: list[Conversation], work: Path, de
         shutil.copytree(lora, cfg.out / "lora", dirs_exist_ok=True)
         cache = adapters_cache_file(cache, lora) if cache else None
     if cfg.student is not None:
-        encoder_dir = build_student(encoder_dir, cfg.student, work / "student")
+        student = cfg.out / "student"
+        if student.resolve() != cfg.student.resolve():  # no adapters left from an earlier run in --out
+            shutil.rmtree(student, ignore_errors=True)
         # Adapters and student.json only: the runnable student kefuqa distill leaves in
         # DIR/encoder is rebuilt from them, and would put 64 MB in every registry version.
-        shutil.copytree(cfg.student, cfg.out / "student", dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("encoder"))
-        cache = adapters_cache_file(cache, cfg.student, "student") if cache else None
+        shutil.copytree(cfg.student, student, dirs_exist_ok=True, ignore=shutil.ignore_patterns("encoder"))
+        if tune_student:  # stage 1 on the student itself, its adapters kept beside the distilled ones
+            distilled = build_student(encoder_dir, cfg.student, work / "distilled")
+            tuned = finetune(train_convs, distilled, work / "student-finetune",
+                             FinetuneConfig(epochs=cfg.finetune_epochs, seed=cfg.seed), device, log)
+            shutil.copytree(tuned, student / TUNED_DIR, dirs_exist_ok=True)
+        # Built from the copy the model ships, as kefuqa models build-default will build it.
+        encoder_dir = build_student(encoder_dir, student, work / "student")
+        cache = adapters_cache_file(cache, student, "student") if cache else None
     cache8 = cache.with_name(f"{cache.stem}-int8-{INT8_RECIPE}.npz") if cache else None
     return CachedEmbedder(encoder_dir, device, cache), Int8Embedder(encoder_dir, work / "int8", cache8)
 

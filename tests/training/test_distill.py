@@ -129,6 +129,44 @@ def test_a_head_trained_on_a_student_ships_and_rebuilds_with_it(teacher: Path, t
     assert set(record["labels"]) == {"politeness", "emotional_control", "resolution", "sentiment"}
 
 
+def test_a_student_fine_tuned_on_the_labels_ships_its_adapters_and_rebuilds_with_them(
+        teacher: Path, tmp_path: Path) -> None:
+    from kefuqa.models.registry import Registry
+    from kefuqa.training.build_default import build_default
+    from kefuqa.training.dataset import load_corpus
+    from kefuqa.training.finetune import apply_lora
+    from kefuqa.training.train import TrainConfig, train
+
+    examples = Path(__file__).resolve().parents[2] / "examples" / "conversations.jsonl"
+    lora = default_artifact() / "lora"
+    tuned_teacher = apply_lora(teacher, lora, tmp_path / "tuned-teacher")
+    cfg = DistillConfig(layers=(11,), rank=2, batch_size=8, epochs=1)
+    student = distill(TEXTS, Encoder(tuned_teacher).embed(TEXTS, max_length=128), tuned_teacher,
+                      tmp_path / "student", cfg, log=lambda *_: None)
+    ids = [c.id for c in load_corpus([examples])]
+    base = dict(data=[examples], encoder_dir=teacher, epochs=1, ensemble=1, augment_copies=0, review_sentences=8,
+                test_ids=ids[:8], seed=3, outside=[], student=student, finetune_epochs=1)
+    with pytest.raises(ValueError, match="give the adapters of the teacher"):
+        train(TrainConfig(out=tmp_path / "no-lora", **base), log=lambda *_: None)
+
+    out = tmp_path / "out"
+    meta = train(TrainConfig(out=out, lora=lora, **base), log=lambda *_: None)
+    assert meta["encoder"] == {"role": "student", "layers": 1, "teacher_layers_kept": [11], "fine_tuned": True}
+    with safe_open(str(out / "student" / "tuned" / "adapter_model.safetensors"), "np") as f:
+        names = list(f.keys())
+        assert names and all("lora_" in n for n in names)  # adapters only, over the distilled student
+    # The fine-tuned adapters are part of the rebuilt student: its vectors are not the distilled one's.
+    distilled = Encoder(build_student(tuned_teacher, student, tmp_path / "distilled")).embed(TEXTS[:4])
+    shipped = Encoder(build_student(tuned_teacher, out / "student", tmp_path / "shipped")).embed(TEXTS[:4])
+    assert np.abs(distilled - shipped).max() > 1e-6  # the same build twice is bit-identical
+    version = build_default(tmp_path / "home", log=lambda *_: None, artifact=out)
+    assert (Registry(tmp_path / "home" / "registry").path(version) / "student" / "tuned").is_dir()
+
+    with pytest.raises(ValueError, match="already fine-tuned"):  # stage 1 runs once, on a distilled student
+        train(TrainConfig(out=tmp_path / "again", lora=lora, **base | {"student": out / "student"}),
+              log=lambda *_: None)
+
+
 def test_the_command_says_what_is_wrong_in_one_line(tmp_path: Path, capsys) -> None:
     from kefuqa.cli import main
 
