@@ -401,7 +401,7 @@ def _models(args: argparse.Namespace) -> int:
                 mark = "*" if m["version"] == current else "c" if m["version"] == registry.challenger() else " "
                 enc = m.get("encoder") or {"role": "teacher", "layers": 12}  # models before students were teachers
                 print(f"{mark} {m['version']:<22} {m['created'][:19]}  {f1}  data {m['data_hash'][:8]}  "
-                      f"{enc['role']} {enc['layers']} layers")
+                      f"{enc['role']} {enc['layers']} layers" + (", fine-tuned" if enc.get("fine_tuned") else ""))
             return 0
         if args.models_command == "promote":
             return _gate(registry, args.version, promote=True, force=args.force, settings=settings)

