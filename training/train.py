@@ -490,7 +490,7 @@ def _embedders(cfg: TrainConfig, train_convs: list[Conversation], work: Path, de
     if tune_student and cfg.lora is None:
         raise ValueError("--student with --finetune-epochs fine-tunes the student: give the adapters of the "
                          "teacher it was distilled from with --lora")
-    if tune_student and is_tuned(cfg.student):
+    if cfg.student is not None and tune_student and is_tuned(cfg.student):
         raise ValueError(f"--student {cfg.student}: already fine-tuned ({TUNED_DIR}/); "
                          "fine-tune a distilled student (kefuqa distill --out)")
     if cfg.finetune_epochs > 0 or cfg.lora is not None:
