@@ -7,7 +7,7 @@ labels and Cohen's kappa), and, given ``--model VERSION``, the model's macro-F1 
 conversations, by channel too. A reader who agrees with the gold about as often as the model
 does marks that label's limit as the guide's own borderline, not the model's.
 
-    python bench/label_agreement.py training/data/agreement/rater_*.jsonl [--model champion]
+    python bench/label_agreement.py training/data/agreement/reader_*.jsonl [--model champion]
 
 Reader files: one JSON object a line, ``{"id": …, "labels": {label: value, …}}``.
 """
@@ -19,14 +19,16 @@ import itertools
 import json
 from pathlib import Path
 
-from sklearn.metrics import cohen_kappa_score, f1_score
+from pydantic import ValidationError
+from sklearn.metrics import cohen_kappa_score
 
-from kefuqa.contract import LABELS, Conversation
-from kefuqa.training.dataset import load_corpus, outside_files
+from kefuqa.contract import LABELS, Conversation, Labels
+from kefuqa.training.dataset import gold, load_corpus, outside_files
+from kefuqa.training.evaluation import evaluate_predictions, reports_by_channel
 
 
 def read_labels(path: Path, known: set[str]) -> dict[str, dict[str, str]]:
-    """id → labels, checked against the outside set and the label values."""
+    """id → labels, checked against the outside set and the contract's label values."""
     out: dict[str, dict[str, str]] = {}
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
@@ -34,15 +36,11 @@ def read_labels(path: Path, known: set[str]) -> dict[str, dict[str, str]]:
         row = json.loads(line)
         if row["id"] not in known:
             raise SystemExit(f"{path}:{n}: {row['id']!r} is not an outside conversation")
-        for name, values in LABELS.items():
-            if row["labels"].get(name) not in values:
-                raise SystemExit(f"{path}:{n}: {name}={row['labels'].get(name)!r}, expected one of {list(values)}")
-        out[row["id"]] = row["labels"]
+        try:
+            out[row["id"]] = Labels.model_validate(row["labels"]).model_dump()
+        except ValidationError as exc:
+            raise SystemExit(f"{path}:{n}: {exc.errors()[0]['loc']} {exc.errors()[0]['msg']}") from None
     return out
-
-
-def macro_f1(gold: list[str], pred: list[str], values: tuple[str, ...]) -> float:
-    return float(f1_score(gold, pred, labels=list(values), average="macro", zero_division=0))
 
 
 def model_labels(version: str, convs: list[Conversation]) -> dict[str, dict[str, str]]:
@@ -64,19 +62,19 @@ def main() -> None:
     readers = {p.stem: read_labels(p, set(outside)) for p in args.readers}
     ids = sorted(set.intersection(*(set(r) for r in readers.values())))
     convs = [outside[i] for i in ids]
-    gold = {c.id: c.labels.model_dump() for c in convs}
     rows = dict(readers)
     if args.model:
         rows[f"model {args.model}"] = model_labels(args.model, convs)
     print(f"{len(ids)} outside conversations labelled by every reader "
-          f"({sum((c.channel or 'chat') == 'voice' for c in convs)} voice)")
+          f"({sum(c.channel == 'voice' for c in convs)} voice)")
     print(f"{'macro-F1 against the gold':<34}" + "".join(f"{n[:12]:>14}" for n in LABELS))
+    reports = {who: {"all": evaluate_predictions([gold(c) for c in convs], [labels[i] for i in ids])}
+               | reports_by_channel(convs, [labels[i] for i in ids]) for who, labels in rows.items()}
     for channel in ("all", "chat", "voice"):
-        part = [c.id for c in convs if channel in ("all", c.channel or "chat")]
-        for who, labels in rows.items():
-            print(f"{channel + ' · ' + who:<34}" + "".join(
-                f"{macro_f1([gold[i][n] for i in part], [labels[i][n] for i in part], v):>14.3f}"
-                for n, v in LABELS.items()))
+        for who, by_channel in reports.items():
+            if channel in by_channel:
+                print(f"{channel + ' · ' + who:<34}"
+                      + "".join(f"{r.macro_f1:>14.3f}" for r in by_channel[channel].values()))
     for a, b in itertools.combinations(readers, 2):
         agree = "".join(f"{sum(readers[a][i][n] == readers[b][i][n] for i in ids) / len(ids):>14.1%}" for n in LABELS)
         kappa = "".join(f"{cohen_kappa_score([readers[a][i][n] for i in ids], [readers[b][i][n] for i in ids]):>14.3f}"
