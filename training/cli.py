@@ -159,7 +159,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 # The flags that make a model; a trained model stores them as its recipe, and
 # ``--from-reviews`` retrains with the champion's recipe unless a flag is given.
 RECIPE_DEFAULTS: dict[str, Any] = {"seed": 13, "epochs": 60, "augment": 1, "ensemble": 3, "finetune_epochs": 0,
-                                   "lora": None, "consistency": 0.0, "rationale_weight": 0.5, "student": None}
+                                   "lora": None, "consistency": 0.0, "rationale_weight": 0.5, "student": None,
+                                   "lora_rank": 8, "lora_modules": "attention"}
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -241,7 +242,7 @@ def _run_training(out: Path, data: list[Path], extra: list, recipe: dict[str, An
                           epochs=recipe["epochs"], augment_copies=recipe["augment"], ensemble=recipe["ensemble"],
                           device=device, extra_train=extra, finetune_epochs=recipe["finetune_epochs"], lora=lora,
                           consistency=recipe["consistency"], rationale_weight=recipe["rationale_weight"],
-                          student=student,
+                          student=student, lora_rank=recipe["lora_rank"], lora_modules=recipe["lora_modules"],
                           embedding_cache=embedding_cache(settings.home, Path(encoder_dir)))
         try:
             meta = train(cfg)
@@ -437,6 +438,9 @@ def _register_training(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--finetune-epochs", type=int,
                    help="first fine-tune the encoder with LoRA adapters for N epochs (0: frozen encoder); "
                         "with --student and --lora, the student is fine-tuned")
+    t.add_argument("--lora-rank", type=int, help="rank of the adapters --finetune-epochs trains (8)")
+    t.add_argument("--lora-modules", choices=["attention", "all"],
+                   help="layers the adapters go on: attention (query and value) or all linear layers (attention)")
     t.add_argument("--lora", type=Path,
                    help="reuse these LoRA adapters (e.g. models/neural/default/lora) instead of fine-tuning")
     t.add_argument("--student", type=Path,

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from kefuqa.models.encoder.embed import DEFAULT_PREFIX, mean_pool
-from kefuqa.training.finetune import ENCODER_FILES, _quiet, tidy_adapters
+from kefuqa.training.finetune import ALL_LINEAR, ENCODER_FILES, _quiet, tidy_adapters
 from kefuqa.training.progress import steps as progress
 
 STUDENT_FILE = "student.json"
@@ -36,8 +36,7 @@ STUDENT_FILE = "student.json"
 # (``kefuqa train --student DIR --finetune-epochs N``), merged after the student's own.
 TUNED_DIR = "tuned"
 # Every linear map inside the kept layers; the pooler is not used by mean pooling.
-TARGET_MODULES = (r"encoder\.layer\.\d+\.(attention\.self\.(query|key|value)|attention\.output\.dense"
-                  r"|intermediate\.dense|output\.dense)")
+TARGET_MODULES = ALL_LINEAR
 
 
 @dataclass

@@ -34,16 +34,25 @@ from kefuqa.training.progress import steps as progress
 from kefuqa.training.rationale import rationale_loss, rationale_targets
 
 ENCODER_FILES = ("tokenizer.json", "tokenizer_config.json", "kept_ids.json", "conversion.json")
+# Which linear layers of each encoder layer get adapters. "attention": the query and value
+# projections only (0.6 MB of adapters at rank 8 on the teacher); "all": every linear layer
+# of every encoder layer (query, key, value, attention output, both feed-forward ones), for
+# when the small set is suspected of being too little capacity; distillation uses it too.
+# A regex, so that the pooler's dense layer, which no loss reaches, gets none.
+ALL_LINEAR = (r"encoder\.layer\.\d+\.(attention\.self\.(query|key|value)|attention\.output\.dense"
+              r"|intermediate\.dense|output\.dense)")
+LORA_MODULES: dict[str, str | list[str]] = {"attention": ["query", "value"], "all": ALL_LINEAR}
 
 
 @dataclass
 class FinetuneConfig:
     epochs: int = 3
     rank: int = 8
+    modules: str = "attention"  # a key of LORA_MODULES
     lr: float = 3e-4  # adapters
     head_lr: float = 2e-3
     batch_size: int = 8  # conversations per step (all their turns go through the encoder)
-    max_tokens: int = 64  # chat turns are short; longer ones are cut while fine-tuning only
+    max_tokens: int = 64  # chat turns are short (1% of the corpus's are longer); cut while fine-tuning only
     rationale_weight: float = 0.5  # attention on the writers' deciding turns, as in stage 2
     seed: int = 13
 
@@ -106,12 +115,16 @@ def finetune(convs: list[Conversation], encoder_dir: Path, out: Path, cfg: Finet
 
     from kefuqa.models.encoder.tokenizer import load_hf_tokenizer
 
+    if cfg.modules not in LORA_MODULES:
+        raise ValueError(f"LoRA modules {cfg.modules!r}: expected one of {', '.join(LORA_MODULES)}")
+    if cfg.rank < 1:
+        raise ValueError(f"LoRA rank {cfg.rank}: must be at least 1")
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     with _quiet():
         bert = BertModel.from_pretrained(str(encoder_dir), dtype=torch.float32)
         model = get_peft_model(bert, LoraConfig(r=cfg.rank, lora_alpha=2 * cfg.rank, lora_dropout=0.1,
-                                                target_modules=["query", "value"])).to(device)
+                                                target_modules=LORA_MODULES[cfg.modules])).to(device)
     head = ConversationHead().to(device)
     live = _LiveEmbedder(load_hf_tokenizer(encoder_dir), model, cfg.max_tokens)
     rules = RulesEngine()

