@@ -102,7 +102,8 @@ def test_adapters_on_all_linear_layers_reach_the_feed_forward_layers_but_not_the
         assert any(f".{part}.lora_A" in n for n in names), part
     assert not any("pooler" in n for n in names)
     text = "亲，这个问题我马上帮您处理"
-    assert np.abs(Encoder(enc).embed(text) - Encoder(apply_lora(enc, lora, tmp_path / "tuned")).embed(text)).max() > 1e-5
+    tuned = Encoder(apply_lora(enc, lora, tmp_path / "tuned"))
+    assert np.abs(Encoder(enc).embed(text) - tuned.embed(text)).max() > 1e-5
     for bad, message in (({"modules": "ffn"}, "expected one of attention, all"), ({"rank": 0}, "at least 1")):
         with pytest.raises(ValueError, match=message):
             finetune(convs, enc, tmp_path / "bad", FinetuneConfig(epochs=1, **bad), log=lambda *_: None)
