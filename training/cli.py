@@ -182,6 +182,14 @@ def _train(args: argparse.Namespace) -> int:
     except RegistryError as exc:
         print(f"kefuqa train: {exc}", file=sys.stderr)
         return 2
+    shaped = [f"--{k.replace('_', '-')}" for k in ("lora_rank", "lora_modules") if getattr(args, k) is not None]
+    if shaped and not recipe["finetune_epochs"]:
+        print(f"kefuqa train: {' and '.join(shaped)}: only with --finetune-epochs N, whose adapters they shape "
+              "(nothing is fine-tuned without it)", file=sys.stderr)
+        return 2
+    if recipe["lora_rank"] < 1:
+        print(f"kefuqa train: --lora-rank {recipe['lora_rank']}: must be at least 1", file=sys.stderr)
+        return 2
     extra = _reviewed_conversations(args, settings) if args.from_reviews else []
     if extra is None:
         return 2

@@ -35,8 +35,6 @@ STUDENT_FILE = "student.json"
 # Adapters fine-tuned on the conversation labels on top of the distilled student
 # (``kefuqa train --student DIR --finetune-epochs N``), merged after the student's own.
 TUNED_DIR = "tuned"
-# Every linear map inside the kept layers; the pooler is not used by mean pooling.
-TARGET_MODULES = ALL_LINEAR
 
 
 @dataclass
@@ -116,7 +114,8 @@ def distill(texts: Sequence[str], targets: np.ndarray, teacher_dir: Path, out: P
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     with _quiet():
-        lora = LoraConfig(r=cfg.rank, lora_alpha=2 * cfg.rank, target_modules=TARGET_MODULES)
+        # Every linear map inside the kept layers; the pooler is not used by mean pooling.
+        lora = LoraConfig(r=cfg.rank, lora_alpha=2 * cfg.rank, target_modules=ALL_LINEAR)
         model = get_peft_model(_truncated(teacher_dir, cfg.layers), lora).to(device)
     tokenizer = load_hf_tokenizer(teacher_dir)
     order = list(range(len(texts)))

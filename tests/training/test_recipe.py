@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import pytest
+
 from kefuqa.models.registry import Registry
 from kefuqa.training.cli import RECIPE_DEFAULTS, _recipe, register
 
@@ -59,6 +61,21 @@ def test_adapter_shape_is_part_of_the_recipe_and_an_older_recipe_keeps_the_small
     older = _champion(tmp_path / "older", {"finetune_epochs": 2})  # stored before the adapters' shape was
     assert _recipe(_args("--from-reviews"), older)["lora_modules"] == "attention"
     assert _recipe(_args("--lora-rank", "4", "--lora-modules", "all"), reg)["lora_rank"] == 4
+
+
+def test_adapter_flags_without_fine_tuning_or_a_bad_rank_are_refused_in_one_line(tmp_path, capsys, monkeypatch):
+    from kefuqa.cli import main
+
+    monkeypatch.setenv("KEFUQA_HOME", str(tmp_path / "home"))
+    for argv, message in ((["--lora-rank", "16"], "--lora-rank: only with --finetune-epochs N"),
+                          (["--lora-modules", "all", "--lora-rank", "4"], "--lora-rank and --lora-modules: only with"),
+                          (["--finetune-epochs", "1", "--lora-rank", "0"], "--lora-rank 0: must be at least 1")):
+        with pytest.raises(SystemExit) as exit_:
+            main(["train", "--out", str(tmp_path / "out"), "--no-mlflow", *argv])
+        assert exit_.value.code == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("kefuqa train: ") and message in err and "\n" not in err
+    assert not (tmp_path / "out").exists()  # refused before any work
 
 
 def test_a_champion_without_a_recipe_gives_the_defaults(tmp_path):
