@@ -200,11 +200,12 @@ def main() -> None:
     ap.add_argument("--model", type=Path,
                     help="time this trained artifact folder (kefuqa train --out) in a temporary home")
     args = ap.parse_args()
-    from kefuqa.training.build_default import build_default
+    from kefuqa.training.build_default import build_version, student_artifact
 
     tmp = Path(tempfile.mkdtemp())
     home = tmp / "home" if args.model else Path(os.environ.get("KEFUQA_HOME", tmp / "home"))
-    build_default(home, log=lambda *_: None, artifact=args.model)  # the champion there is what every layout scores with
+    # The champion there is what every layout scores with.
+    build_version(home, args.model or student_artifact(), log=lambda *_: None)
     convs = corpus()
     chats = live_chats(convs)
     times = time_live(home, chats, args.rounds, args.threads)

@@ -119,14 +119,14 @@ def main() -> None:
     ap.add_argument("--student", type=Path,
                     help="also time this trained student artifact (kefuqa train --student --out DIR)")
     args = ap.parse_args()
-    from kefuqa.training.build_default import artifact_encoder, build_default, build_model_dir, default_artifact
+    from kefuqa.training.build_default import artifact_encoder, build_model_dir, build_version, teacher_artifact
     from kefuqa.training.export import export_encoder
 
     tmp = Path(tempfile.mkdtemp())
-    kept = default_artifact() / "kept_ids.json"
-    version = build_default(tmp / "home", log=lambda *_: None)
+    kept = teacher_artifact() / "kept_ids.json"
+    version = build_version(tmp / "home", teacher_artifact(), log=lambda *_: None)
     model_dir = tmp / "home" / "registry" / version
-    enc_dir = artifact_encoder(default_artifact(), tmp / "enc")  # the same (fine-tuned) encoder, fp32
+    enc_dir = artifact_encoder(teacher_artifact(), tmp / "enc")  # the same (fine-tuned) encoder, fp32
     export_encoder(enc_dir, model_dir / "encoder.onnx")
     dirs = {"int8": model_dir, "ort-fp32": model_dir, "fp32": model_dir}
     if args.student:

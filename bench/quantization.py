@@ -59,15 +59,15 @@ def main() -> None:
     from kefuqa.models.encoder.embed import Encoder
     from kefuqa.models.neural.engine import OnnxEmbedder, session
     from kefuqa.models.neural.features import build_inputs, conversation_texts
-    from kefuqa.training.build_default import artifact_encoder, build_default, default_artifact
+    from kefuqa.training.build_default import artifact_encoder, build_version, teacher_artifact
     from kefuqa.training.dataset import hand_files, load_corpus, load_split_ids, split
     from kefuqa.training.evaluation import evaluate_predictions
 
     tmp = Path(tempfile.mkdtemp())
     model_dir = args.model_dir
     if model_dir is None:
-        model_dir = tmp / "home" / "registry" / build_default(tmp / "home", log=lambda *_: None)
-    enc_dir = artifact_encoder(default_artifact(), tmp / "enc")
+        model_dir = tmp / "home" / "registry" / build_version(tmp / "home", teacher_artifact(), log=lambda *_: None)
+    enc_dir = artifact_encoder(teacher_artifact(), tmp / "enc")
     shutil.copy(enc_dir / "tokenizer.json", tmp / "tokenizer.json")
     convs = split(load_corpus(hand_files()), load_split_ids()).test
     groups = [conversation_texts(c) for c in convs]

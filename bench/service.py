@@ -108,11 +108,11 @@ def main() -> None:
     from kefuqa.models.neural import load_default_engine
     from kefuqa.service.batch import EngineSpec, score_file
     from kefuqa.settings import Settings
-    from kefuqa.training.build_default import build_default
+    from kefuqa.training.build_default import build_version, student_artifact
 
     tmp = Path(tempfile.mkdtemp())
     home = tmp / "home"
-    build_default(home, log=lambda *_: None, artifact=args.model)
+    build_version(home, args.model or student_artifact(), log=lambda *_: None)
     examples = (ROOT / "examples" / "conversations.jsonl").read_text(encoding="utf-8")
     bodies = [json.loads(line) for line in examples.splitlines()]
     for b in bodies:

@@ -171,7 +171,8 @@ class ReviewSettings(BaseSettings):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KEFUQA_")
 
-    engine: str = Field("auto", description="scoring engine: auto, rules or neural")
+    engine: str = Field("auto", description="scoring engine: auto, rules, neural (the champion), teacher or "
+                        "student (the registry's model of that role)")
     rules_file: Path | None = Field(None, description="user rules merged over the defaults")
     home: Path = Field(Path.home() / ".kefuqa", description="models, registry and caches")
     batch_size: int = Field(64, ge=1)

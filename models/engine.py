@@ -51,7 +51,10 @@ def _by_name(name: str, **options: Any) -> Engine:
         return RulesEngine(rules_file=options.get("rules_file"))
     if name == "neural":
         return _neural(**options)
-    raise EngineError(f"unknown engine {name!r}: choose rules, neural or auto (--engine / KEFUQA_ENGINE)")
+    if name in ("teacher", "student"):  # the registry's model of that role, whichever is the champion
+        return _neural(**options, role=name)
+    raise EngineError(f"unknown engine {name!r}: choose auto, rules, neural, teacher or student "
+                      "(--engine / KEFUQA_ENGINE)")
 
 
 def _neural(**options: Any) -> Engine:

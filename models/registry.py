@@ -32,6 +32,15 @@ class RegistryError(Exception):
     pass
 
 
+ROLES = ("teacher", "student")
+
+
+def encoder_role(metadata: dict[str, Any]) -> str:
+    """``teacher`` or ``student``, as the model's metadata records it; models registered
+    without an ``encoder`` entry ran the full encoder, so they are teachers."""
+    return str((metadata.get("encoder") or {}).get("role", "teacher"))
+
+
 @dataclass(frozen=True)
 class Comparison:
     rows: list[tuple[str, float | None, float]]  # label, current, candidate
@@ -107,7 +116,8 @@ class Registry:
         return self._state().get("challenger")
 
     def resolve(self, ref: str | None) -> str:
-        """A version from ``champion`` (or None), ``challenger`` or a version string."""
+        """A version from ``champion`` (or None), ``challenger``, a role (``teacher`` or
+        ``student``: see ``by_role``) or a version string."""
         if ref in (None, "champion"):
             current = self.current()
             if current is None:
@@ -118,8 +128,24 @@ class Registry:
             if challenger is None:
                 raise RegistryError("no challenger: every trained candidate has been promoted or none was trained")
             return challenger
+        if ref in ROLES:
+            return self.by_role(ref)
         self.path(ref)
         return ref
+
+    def by_role(self, role: str) -> str:
+        """The champion when its encoder has this role (``teacher``: the full 12-layer encoder;
+        ``student``: a distilled one), else the most recently added version that has it."""
+        if role not in ROLES:
+            raise RegistryError(f"unknown model role {role!r}: choose {' or '.join(ROLES)}")
+        current = self.current()
+        if current is not None and encoder_role(self.metadata(current)) == role:
+            return current
+        found = [m["version"] for m in self.versions() if encoder_role(m) == role]
+        if not found:
+            raise RegistryError(f"no {role} model in {self.root}; run `kefuqa models build-default` "
+                                "(builds the bundled teacher and student)")
+        return found[-1]
 
     def set_challenger(self, version: str) -> None:
         self.path(version)

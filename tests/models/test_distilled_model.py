@@ -1,6 +1,7 @@
-"""The bundled distilled student: built offline beside the teacher as a registry version of
-its own, named as a student, and its int8 build agreeing with its own PyTorch fp32 encoder on
-the held-out writers as the teacher's does."""
+"""The bundled distilled student: the default model, built offline with the teacher beside
+it as a registry version of its own, named as a student, served by every door unless
+``--engine teacher`` asks for the teacher, and its int8 build agreeing with its own PyTorch
+fp32 encoder on the held-out writers as the teacher's does."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from kefuqa.models.neural.engine import NeuralEngine
+from kefuqa.models.registry import Registry
 from kefuqa.models.speaker_roles import ROLE_FILE, read_role_file
-from kefuqa.training.build_default import distilled_artifact
+from kefuqa.training.build_default import student_artifact, teacher_artifact
 from tests.models.held_out import (
     assert_int8_agrees_with_fp32,
     assert_macro_f1_floor,
@@ -23,7 +25,9 @@ from tests.models.held_out import (
     score,
 )
 
-STUDENT = json.loads((distilled_artifact() / "model.json").read_text(encoding="utf-8"))
+STUDENT = json.loads((student_artifact() / "model.json").read_text(encoding="utf-8"))
+TEACHER = json.loads((teacher_artifact() / "model.json").read_text(encoding="utf-8"))
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "conversations.jsonl"
 
 
 def kefuqa(home: Path, *argv: str) -> subprocess.CompletedProcess:
@@ -35,20 +39,29 @@ def kefuqa(home: Path, *argv: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def home(tmp_path_factory) -> Path:
     home = tmp_path_factory.mktemp("home")
-    built = kefuqa(home, "models", "build-default", "--student")
+    built = kefuqa(home, "models", "build-default")
     assert built.returncode == 0, built.stderr
-    assert f"serve it with: kefuqa models promote {STUDENT['version']}" in built.stdout
+    assert f"{STUDENT['version']} is now the current model" in built.stdout
+    assert "serve the student" not in built.stdout
     return home
 
 
-def test_the_student_is_a_version_beside_the_teacher_and_says_so(home: Path) -> None:
+def versions_scored(home: Path, *argv: str) -> set[str]:
+    scored = kefuqa(home, "score", str(EXAMPLES), "-q", "--workers", "1", *argv)
+    assert scored.returncode == 0, scored.stderr
+    records = [json.loads(line) for line in scored.stdout.splitlines()]
+    assert len(records) == 30
+    return {r["model"]["version"] for r in records}
+
+
+def test_the_student_is_the_default_and_the_teacher_a_version_beside_it(home: Path) -> None:
     assert STUDENT["encoder"] == {"role": "student", "layers": 4, "teacher_layers_kept": [2, 5, 8, 11],
                                   "fine_tuned": True}
     listing = kefuqa(home, "models", "list").stdout.splitlines()
     champion = next(line for line in listing if line.startswith("*"))
-    student = next(line for line in listing if STUDENT["version"] in line)
-    assert champion.endswith("teacher 12 layers") and not student.startswith("*")
-    assert student.endswith("student 4 layers, fine-tuned")
+    teacher = next(line for line in listing if TEACHER["version"] in line)
+    assert STUDENT["version"] in champion and champion.endswith("student 4 layers, fine-tuned")
+    assert teacher.endswith("teacher 12 layers") and not teacher.startswith("*")
     model = home / "registry" / STUDENT["version"]
     # Adapters only (distilled, then fine-tuned on the labels): the student is rebuilt from the teacher, never stored.
     assert sorted(p.name for p in (model / "student").iterdir()) == [
@@ -57,13 +70,25 @@ def test_the_student_is_a_version_beside_the_teacher_and_says_so(home: Path) -> 
         "adapter_config.json", "adapter_model.safetensors"]
     # Its speaker-role check was fitted on its own embeddings, not the teacher's.
     assert read_role_file(model / ROLE_FILE).encoder.version == STUDENT["version"]
-    promoted = kefuqa(home, "models", "promote", STUDENT["version"])
-    assert promoted.returncode == 0, promoted.stderr
-    examples = Path(__file__).resolve().parents[2] / "examples" / "conversations.jsonl"
-    scored = kefuqa(home, "score", str(examples), "-q", "--workers", "1")
-    assert scored.returncode == 0, scored.stderr
-    records = [json.loads(line) for line in scored.stdout.splitlines()]
-    assert len(records) == 30 and all(r["model"]["version"] == STUDENT["version"] for r in records)
+    assert versions_scored(home) == {STUDENT["version"]}
+    assert versions_scored(home, "--engine", "teacher") == {TEACHER["version"]}
+    assert versions_scored(home, "--engine", "student") == {STUDENT["version"]}
+    again = kefuqa(home, "models", "build-default")  # nothing to do, and the champion stays
+    assert again.returncode == 0 and again.stdout.count("already built") == 2, again.stdout
+
+
+def test_a_registry_that_served_the_teacher_keeps_it_and_is_told_how_to_serve_the_student(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    registry = Registry(home / "registry")
+    teacher_dir = registry.root / TEACHER["version"]
+    teacher_dir.mkdir(parents=True)  # what an earlier build left: the teacher, the champion
+    (teacher_dir / "metadata.json").write_text(json.dumps(TEACHER), encoding="utf-8")
+    registry.promote(TEACHER["version"])
+    built = kefuqa(home, "models", "build-default")
+    assert built.returncode == 0, built.stderr
+    assert f"serve the student with: kefuqa models promote {STUDENT['version']}" in built.stdout
+    assert registry.current() == TEACHER["version"]
+    assert registry.by_role("student") == STUDENT["version"] and registry.by_role("teacher") == TEACHER["version"]
 
 
 def test_student_int8_agrees_with_its_pytorch_fp32_on_the_held_out_writers(home: Path, tmp_path: Path) -> None:
@@ -71,7 +96,7 @@ def test_student_int8_agrees_with_its_pytorch_fp32_on_the_held_out_writers(home:
     model = home / "registry" / STUDENT["version"]
     int8_records = score(NeuralEngine(model), held_out)
     assert_macro_f1_floor(held_out, int8_records)
-    assert_int8_agrees_with_fp32(model, distilled_artifact(), held_out, int8_records, tmp_path)
+    assert_int8_agrees_with_fp32(model, student_artifact(), held_out, int8_records, tmp_path)
 
 
 def test_the_student_fixes_its_int8_scales_and_shares_encoder_calls(home: Path) -> None:

@@ -20,7 +20,7 @@ from kefuqa.pipeline import mask_conversation
 from kefuqa.service.batch import EngineSpec, score_file
 from kefuqa.settings import Settings
 from kefuqa.text.pii import PiiMasker
-from kefuqa.training.build_default import build_default
+from kefuqa.training.build_default import build_version, teacher_artifact
 from kefuqa.training.dataset import load_corpus, outside_files
 from tests.models.held_out import same_length_texts
 from tests.service.conftest import rules_settings, serve
@@ -94,7 +94,7 @@ def test_a_zero_bound_means_no_cache():
 @pytest.fixture(scope="module")
 def home(tmp_path_factory) -> Path:
     home = tmp_path_factory.mktemp("home")
-    build_default(home, log=lambda *_: None)
+    build_version(home, teacher_artifact(), log=lambda *_: None)
     return home
 
 

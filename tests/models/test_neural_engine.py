@@ -11,7 +11,7 @@ import pytest
 
 from kefuqa.contract import ScoreRecord
 from kefuqa.models.neural.engine import NeuralEngine
-from kefuqa.training.build_default import build_default, default_artifact
+from kefuqa.training.build_default import build_version, teacher_artifact
 from tests.models.held_out import (
     assert_int8_agrees_with_fp32,
     assert_macro_f1_floor,
@@ -24,7 +24,7 @@ from tests.models.held_out import (
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
     home = tmp_path_factory.mktemp("home")
-    version = build_default(home, log=lambda *_: None)
+    version = build_version(home, teacher_artifact(), log=lambda *_: None)
     return home / "registry" / version
 
 
@@ -49,7 +49,7 @@ def test_int8_agrees_with_pytorch_fp32(model_dir, held_out, int8_records, tmp_pa
     """int8 labels agree with PyTorch fp32 on >= 99% of the held-out writers'
     conversations, per label: SmoothQuant int8 (training/smoothquant.py) and a head
     trained to agree on fp32 and int8 embeddings."""
-    assert_int8_agrees_with_fp32(model_dir, default_artifact(), held_out, int8_records, tmp_path)
+    assert_int8_agrees_with_fp32(model_dir, teacher_artifact(), held_out, int8_records, tmp_path)
 
 
 def test_scores_do_not_depend_on_the_batch(model_dir, held_out):
@@ -73,7 +73,7 @@ def test_the_teacher_keeps_per_call_scales_and_one_text_per_call(model_dir):
 
 
 def test_build_is_deterministic(model_dir, tmp_path):
-    again = build_default(tmp_path, log=lambda *_: None)
+    again = build_version(tmp_path, teacher_artifact(), log=lambda *_: None)
     digest = lambda p: hashlib.sha256(p.read_bytes()).hexdigest()  # noqa: E731
     for name in ("encoder.int8.onnx", "head.onnx", "tokenizer.json"):
         assert digest(model_dir / name) == digest(tmp_path / "registry" / again / name)

@@ -85,3 +85,31 @@ def test_challenger_follows_training_promotion_and_rollback(tmp_path):
 def test_resolve_without_a_champion_says_how_to_get_one(tmp_path):
     with pytest.raises(RegistryError, match="build-default"):
         Registry(tmp_path / "registry").resolve("champion")
+
+
+def test_a_role_names_the_champion_when_it_has_that_role_else_the_newest_of_that_role(tmp_path):
+    reg = Registry(tmp_path / "registry")
+    student = {"encoder": {"role": "student", "layers": 4}}
+    add(reg, tmp_path, meta("t1", (0.9,) * 4))  # no encoder entry: a teacher
+    with pytest.raises(RegistryError, match="no student model .* build-default"):
+        reg.resolve("student")
+    add(reg, tmp_path, meta("s1", (0.9,) * 4) | student)
+    add(reg, tmp_path, meta("s22", (0.9,) * 4) | student)  # added last
+    reg.promote("t1")
+    assert reg.resolve("teacher") == "t1" and reg.resolve("student") == "s22"
+    reg.promote("s1")
+    assert reg.resolve("student") == "s1" and reg.by_role("teacher") == "t1"
+    with pytest.raises(RegistryError, match="unknown model role 'pupil'"):
+        reg.by_role("pupil")
+
+
+def test_engines_by_role_say_what_is_missing(tmp_path):
+    from kefuqa.models.engine import EngineError, create_engine
+
+    with pytest.raises(EngineError, match="no neural model installed .* build-default"):
+        create_engine("teacher", home=tmp_path)
+    reg = Registry(tmp_path / "registry")
+    add(reg, tmp_path, meta("t1", (0.9,) * 4))
+    reg.promote("t1")
+    with pytest.raises(EngineError, match="no student model"):
+        create_engine("student", home=tmp_path)

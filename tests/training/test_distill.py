@@ -13,7 +13,7 @@ from safetensors import safe_open
 from kefuqa.models.encoder.convert import convert
 from kefuqa.models.encoder.embed import Encoder
 from kefuqa.models.encoder.prune import load_kept_ids
-from kefuqa.training.build_default import default_artifact
+from kefuqa.training.build_default import teacher_artifact
 from kefuqa.training.distill import DistillConfig, build_student, distill, spread_layers
 
 TEXTS = [
@@ -26,7 +26,7 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def teacher(tmp_path_factory) -> Path:
-    kept = set(load_kept_ids(default_artifact() / "kept_ids.json").tolist())
+    kept = set(load_kept_ids(teacher_artifact() / "kept_ids.json").tolist())
     return convert(tmp_path_factory.mktemp("teacher"), kept)
 
 
@@ -103,7 +103,7 @@ def test_the_pool_holds_each_normalised_turn_once_with_the_training_variants() -
 def test_a_head_trained_on_a_student_ships_and_rebuilds_with_it(teacher: Path, tmp_path: Path) -> None:
     from kefuqa.models.neural.engine import NeuralEngine
     from kefuqa.models.registry import Registry
-    from kefuqa.training.build_default import build_default
+    from kefuqa.training.build_default import build_version
     from kefuqa.training.dataset import load_corpus
     from kefuqa.training.train import TrainConfig, train
 
@@ -121,7 +121,7 @@ def test_a_head_trained_on_a_student_ships_and_rebuilds_with_it(teacher: Path, t
     assert (train_cfg.out / "student" / "student.json").exists()
     assert not (train_cfg.out / "student" / "encoder").exists()  # rebuilt from the adapters, never shipped
     # The registry builds it like the shipped model: teacher rebuilt, cut down, adapters merged.
-    version = build_default(tmp_path / "home", log=lambda *_: None, artifact=train_cfg.out)
+    version = build_version(tmp_path / "home", train_cfg.out, log=lambda *_: None)
     model = Registry(tmp_path / "home" / "registry").path(version)
     assert version == meta["version"] and (model / "student" / "student.json").exists()
     engine = NeuralEngine(model)
@@ -132,13 +132,13 @@ def test_a_head_trained_on_a_student_ships_and_rebuilds_with_it(teacher: Path, t
 def test_a_student_fine_tuned_on_the_labels_ships_its_adapters_and_rebuilds_with_them(
         teacher: Path, tmp_path: Path) -> None:
     from kefuqa.models.registry import Registry
-    from kefuqa.training.build_default import build_default
+    from kefuqa.training.build_default import build_version
     from kefuqa.training.dataset import load_corpus
     from kefuqa.training.finetune import apply_lora
     from kefuqa.training.train import TrainConfig, train
 
     examples = Path(__file__).resolve().parents[2] / "examples" / "conversations.jsonl"
-    lora = default_artifact() / "lora"
+    lora = teacher_artifact() / "lora"
     tuned_teacher = apply_lora(teacher, lora, tmp_path / "tuned-teacher")
     cfg = DistillConfig(layers=(11,), rank=2, batch_size=8, epochs=1)
     student = distill(TEXTS, Encoder(tuned_teacher).embed(TEXTS, max_length=128), tuned_teacher,
@@ -160,7 +160,7 @@ def test_a_student_fine_tuned_on_the_labels_ships_its_adapters_and_rebuilds_with
     distilled = Encoder(build_student(tuned_teacher, student, tmp_path / "distilled")).embed(TEXTS[:4])
     shipped = Encoder(build_student(tuned_teacher, out / "student", tmp_path / "shipped")).embed(TEXTS[:4])
     assert np.abs(distilled - shipped).max() > 1e-6  # the same build twice is bit-identical
-    version = build_default(tmp_path / "home", log=lambda *_: None, artifact=out)
+    version = build_version(tmp_path / "home", out, log=lambda *_: None)
     assert (Registry(tmp_path / "home" / "registry").path(version) / "student" / "tuned").is_dir()
 
     with pytest.raises(ValueError, match="already fine-tuned"):  # stage 1 runs once, on a distilled student

@@ -13,14 +13,14 @@ import pytest
 from kefuqa.models.encoder.convert import convert
 from kefuqa.models.encoder.prune import load_kept_ids
 from kefuqa.models.neural.head import N_GLOBAL, TURN_IN
-from kefuqa.training.build_default import default_artifact
+from kefuqa.training.build_default import teacher_artifact
 from kefuqa.training.train import TrainConfig, train
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "conversations.jsonl"
 
 
 def test_training_a_few_steps_writes_a_loadable_artifact(tmp_path):
-    kept = default_artifact() / "kept_ids.json"
+    kept = teacher_artifact() / "kept_ids.json"
     enc = convert(tmp_path / "enc", set(load_kept_ids(kept).tolist()))
     ids = [json.loads(line)["id"] for line in EXAMPLES.read_text(encoding="utf-8").splitlines()]
     cfg = TrainConfig(data=[EXAMPLES], out=tmp_path / "out", encoder_dir=enc, epochs=2, ensemble=2,
@@ -59,7 +59,7 @@ def test_lora_finetune_ships_adapters_that_rebuild_the_tuned_encoder(tmp_path):
     from kefuqa.training.dataset import load_corpus
     from kefuqa.training.finetune import apply_lora
 
-    kept = default_artifact() / "kept_ids.json"
+    kept = teacher_artifact() / "kept_ids.json"
     enc = convert(tmp_path / "enc", set(load_kept_ids(kept).tolist()))
     ids = [json.loads(line)["id"] for line in EXAMPLES.read_text(encoding="utf-8").splitlines()]
     cfg = TrainConfig(data=[EXAMPLES], out=tmp_path / "out", encoder_dir=enc, epochs=1, ensemble=1,
@@ -91,7 +91,7 @@ def test_adapters_on_all_linear_layers_reach_the_feed_forward_layers_but_not_the
     from kefuqa.training.dataset import load_corpus
     from kefuqa.training.finetune import FinetuneConfig, apply_lora, finetune
 
-    kept = default_artifact() / "kept_ids.json"
+    kept = teacher_artifact() / "kept_ids.json"
     enc = convert(tmp_path / "enc", set(load_kept_ids(kept).tolist()))
     convs = load_corpus([EXAMPLES])  # enough steps for the warm-up to reach a learning rate that moves them
     lora = finetune(convs, enc, tmp_path / "run", FinetuneConfig(epochs=1, rank=4, modules="all"),
@@ -127,7 +127,7 @@ def _write_outside(path: Path, n: int) -> list[dict]:
 def test_outside_writers_are_reported_used_by_the_gate_and_kept_out_of_training(tmp_path):
     from kefuqa.training.dataset import OUTSIDE_DIR
 
-    kept = default_artifact() / "kept_ids.json"
+    kept = teacher_artifact() / "kept_ids.json"
     enc = convert(tmp_path / "enc", set(load_kept_ids(kept).tolist()))
     outside = tmp_path / "outside.jsonl"
     _write_outside(outside, 6)
