@@ -6,6 +6,7 @@ fp32 encoder on the held-out writers as the teacher's does."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from kefuqa.models.neural.engine import NeuralEngine
 from kefuqa.models.registry import Registry
 from kefuqa.models.speaker_roles import ROLE_FILE, read_role_file
+from kefuqa.service.cli import default_workers
 from kefuqa.training.build_default import student_artifact, teacher_artifact
 from tests.models.held_out import (
     assert_int8_agrees_with_fp32,
@@ -73,6 +75,11 @@ def test_the_student_is_the_default_and_the_teacher_a_version_beside_it(home: Pa
     assert versions_scored(home) == {STUDENT["version"]}
     assert versions_scored(home, "--engine", "teacher") == {TEACHER["version"]}
     assert versions_scored(home, "--engine", "student") == {STUDENT["version"]}
+    # Without --workers, a neural engine runs one process per two cores, each with two encoder threads.
+    default = kefuqa(home, "score", str(EXAMPLES), "-o", str(home / "out.jsonl"))
+    workers = default_workers("neural", os.cpu_count() or 1)
+    plural = "" if workers == 1 else "s"
+    assert default.stderr.rstrip().endswith(f"{STUDENT['version']}, local, {workers} worker{plural}]"), default.stderr
     again = kefuqa(home, "models", "build-default")  # nothing to do, and the champion stays
     assert again.returncode == 0 and again.stdout.count("already built") == 2, again.stdout
 

@@ -349,3 +349,17 @@ def test_parquet_timestamps_keep_their_offset_through_scoring(tmp_path):
         [record] = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
         assert record["started_at"] == "2026-03-01T10:22:05+08:00"
         assert record["metrics"]["first_response_s"] == 30
+
+
+def test_default_worker_layout_gives_the_rules_engine_every_core_and_a_neural_one_two_threads_each(tmp_path):
+    from kefuqa.service.cli import default_workers
+
+    assert [default_workers("rules", c) for c in (1, 2, 16)] == [1, 2, 16]
+    assert [default_workers("neural", c) for c in (1, 2, 3, 16)] == [1, 1, 1, 8]
+    examples = Path(__file__).resolve().parents[2] / "examples" / "conversations.jsonl"
+    env = {**os.environ, "KEFUQA_HOME": str(tmp_path / "home")}
+    run = subprocess.run([KEFUQA, "score", str(examples), "--engine", "rules", "-o", str(tmp_path / "out.jsonl")],
+                         capture_output=True, text=True, env=env, timeout=300)
+    cores = os.cpu_count() or 1
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.rstrip().endswith(f"local, {cores} worker{'' if cores == 1 else 's'}]"), run.stderr
