@@ -422,7 +422,7 @@ def _models(args: argparse.Namespace) -> int:
             from kefuqa.training.build_default import build_default
 
             student, teacher = build_default(settings.home, force=args.force)
-            if registry.current() == teacher:  # a registry that served the teacher before the student shipped
+            if registry.current() == teacher:  # an existing champion is never replaced by a build; say how
                 print(f"the champion is the teacher; serve the student with: kefuqa models promote {student}")
             return 0
     except RegistryError as exc:
