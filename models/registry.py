@@ -35,10 +35,15 @@ class RegistryError(Exception):
 ROLES = ("teacher", "student")
 
 
+def encoder_info(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The model's ``encoder`` entry (``role``, ``layers``, …); models registered without one
+    ran the full encoder, so they are 12-layer teachers."""
+    return metadata.get("encoder") or {"role": "teacher", "layers": 12}
+
+
 def encoder_role(metadata: dict[str, Any]) -> str:
-    """``teacher`` or ``student``, as the model's metadata records it; models registered
-    without an ``encoder`` entry ran the full encoder, so they are teachers."""
-    return str((metadata.get("encoder") or {}).get("role", "teacher"))
+    """``teacher`` or ``student``."""
+    return str(encoder_info(metadata)["role"])
 
 
 @dataclass(frozen=True)

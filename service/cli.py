@@ -135,7 +135,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "model of that role; ray = the default engine on Ray Data")
     p.add_argument("--address", help="Ray cluster (implies --engine ray): HOST:PORT of its GCS, ray://HOST:10001 "
                    "(Ray Client) or auto; default: a local Ray")
-    p.add_argument("--workers", type=int, help="scoring processes / Ray actors (default: all cores)")
+    p.add_argument("--workers", type=int, help="scoring processes / Ray actors (default: one per core for the rules "
+                   "engine, one per two cores with two encoder threads each for a neural one; Ray: its CPUs - 1)")
     p.add_argument("--resume", action="store_true", help="finish an interrupted run (same input and -o)")
     p.add_argument("--rules", type=Path, help="user rules file merged over the defaults")
     p.add_argument("--batch-size", type=int, help="conversations per engine call")

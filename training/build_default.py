@@ -16,7 +16,7 @@ from pathlib import Path
 
 from kefuqa.models.encoder.convert import convert
 from kefuqa.models.encoder.prune import load_kept_ids
-from kefuqa.models.registry import Registry
+from kefuqa.models.registry import Registry, encoder_info
 from kefuqa.models.speaker_roles import ROLE_FILE
 from kefuqa.training.distill import build_student
 from kefuqa.training.export import assemble
@@ -92,8 +92,8 @@ def build_version(home: Path, artifact: Path, force: bool = False, log=print) ->
 
 
 def _role(meta: dict) -> str:
-    enc = meta.get("encoder") or {}
-    return f"{enc.get('role', 'teacher')}, {enc.get('layers', 12)} layers"
+    enc = encoder_info(meta)
+    return f"{enc['role']}, {enc['layers']} layers"
 
 
 def _sha256(path: Path) -> str:

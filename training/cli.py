@@ -394,7 +394,7 @@ def _sync_aliases(registry, settings: Settings | None) -> None:
 
 # ---------------------------------------------------------------- models
 def _models(args: argparse.Namespace) -> int:
-    from kefuqa.models.registry import Registry, RegistryError
+    from kefuqa.models.registry import Registry, RegistryError, encoder_info
     from kefuqa.settings import load_settings
 
     settings = load_settings()
@@ -408,7 +408,7 @@ def _models(args: argparse.Namespace) -> int:
             for m in rows:
                 f1 = "  ".join(f"{k[:4]} {v:.3f}" for k, v in m["metrics"]["macro_f1"].items())
                 mark = "*" if m["version"] == current else "c" if m["version"] == registry.challenger() else " "
-                enc = m.get("encoder") or {"role": "teacher", "layers": 12}  # models before students were teachers
+                enc = encoder_info(m)
                 print(f"{mark} {m['version']:<22} {m['created'][:19]}  {f1}  data {m['data_hash'][:8]}  "
                       f"{enc['role']} {enc['layers']} layers" + (", fine-tuned" if enc.get("fine_tuned") else ""))
             return 0
