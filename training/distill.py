@@ -1,10 +1,11 @@
 """A smaller student encoder distilled from the fine-tuned 12-layer teacher.
 
-The student keeps a few of the teacher's layers (every third one for four layers,
-so it starts with the teacher's depth profile rather than only its bottom) and
-learns, through LoRA adapters on every linear map of those layers, to give each
-turn the teacher's sentence embedding (cosine loss on the normalised mean-pooled
-vectors). The teacher's vectors come from its fp32 embedding cache when training
+The student keeps a few of the teacher's layers, evenly spaced and ending at the last
+one (layers 5 and 11 for two, every third one for four), so it starts with the
+teacher's depth profile rather than only its bottom, and learns, through LoRA
+adapters on every linear map of those layers, to give each turn the teacher's
+sentence embedding (cosine loss on the normalised mean-pooled vectors). The
+teacher's vectors come from its fp32 embedding cache when training
 has filled one, so distillation costs student passes only.
 
 Only the adapters and the kept layer indexes are written (``student.json`` plus
@@ -39,7 +40,7 @@ TUNED_DIR = "tuned"
 
 @dataclass
 class DistillConfig:
-    layers: tuple[int, ...] = (2, 5, 8, 11)  # teacher layers (0-based) the student starts from
+    layers: tuple[int, ...] = (5, 11)  # teacher layers (0-based) the student starts from: the shipped student's
     rank: int = 32
     lr: float = 1e-3
     batch_size: int = 64  # texts per step
