@@ -116,10 +116,12 @@ def time_cli(home: Path, convs, n: int, runs: int, tmp: Path) -> dict[str, list[
             fh.write(json.dumps(c.model_dump(mode="json", exclude_none=True), ensure_ascii=False) + "\n")
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("KEFUQA_EMBEDDING_CACHE_")}
     base = {**inherited, "KEFUQA_HOME": str(home), "KEFUQA_ENGINE": "neural"}  # the cache at its defaults
+    per_core = ("--workers", str(os.cpu_count() or 1))
     layouts = {"cache off": ({**base, "KEFUQA_EMBEDDING_CACHE_ENTRIES": "0"}, ()),
+               # one process per two cores, two encoder threads each, one cache per process
                "cache on (default)": (base, ()),
-               # one process, its encoder calls side by side on every core, one cache for the archive
-               "cache on, 1 worker": (base, ("--workers", "1"))}
+               # one process per core, one encoder thread each: what the rules engine does
+               "cache on, 1 worker per core": (base, per_core)}
     results: dict[str, list[tuple[float, float]]] = {name: [] for name in layouts}
     outputs: dict[str, bytes] = {}
     for run in range(runs):  # interleaved, in turn in each order, so load falls on all alike

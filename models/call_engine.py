@@ -26,7 +26,7 @@ class CallEngine:
         self.cues = cues
 
     def score_batch(self, conversations: Sequence[Conversation]) -> list[dict[str, Any]]:
-        flags = [self.checker.flags(c) if c.channel == "voice" else [] for c in conversations]
+        flags = self.checker.flags_batch(conversations)
         scored = [with_speakers(c, f) for c, f in zip(conversations, flags)]
         records = self.inner.score_batch(scored)
         return [self._with_call(r, c, f) if c.channel == "voice" else r for r, c, f in zip(records, scored, flags)]

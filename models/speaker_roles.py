@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -153,14 +153,23 @@ def turn_features(cues: CallCues, texts: list[str], vectors: np.ndarray | None) 
     return counts if vectors is None else np.concatenate([vectors.astype(np.float32), counts], axis=1)
 
 
-def turn_vectors(conv: Conversation, idx: list[int], embed: EmbedFn) -> np.ndarray:
-    """The embeddings of turns ``idx``, from the engine's own call: the conversation's
-    distinct turn texts, sorted, as the neural engine embeds them (its dynamic int8 scales
-    depend on the texts of a call, so training and scoring embed alike)."""
+def text_vectors(convs: Sequence[Conversation], embed: EmbedFn) -> dict[str, np.ndarray]:
+    """Turn text → embedding for every turn of ``convs``, in one call to the engine's own
+    embedder: the distinct texts of all of them, sorted, as the neural engine embeds a batch.
+    An embedder gives a text the same vector whatever shares its call (fixed int8 scales, or
+    one text per call), so a call's check does not depend on the calls scored with it, and
+    texts of many calls share encoder calls; with the turn-embedding cache on, the engine's
+    own pass over the same turns then finds them there."""
     from kefuqa.models.neural.features import turn_text
 
-    texts = sorted({turn_text(t.text) for t in conv.turns})
-    table = dict(zip(texts, embed(texts)))
+    texts = sorted({turn_text(t.text) for conv in convs for t in conv.turns})
+    return dict(zip(texts, embed(texts))) if texts else {}
+
+
+def turn_vectors(conv: Conversation, idx: list[int], table: dict[str, np.ndarray]) -> np.ndarray:
+    """The embeddings of turns ``idx`` of ``conv``, from ``text_vectors``' table."""
+    from kefuqa.models.neural.features import turn_text
+
     return np.stack([table[turn_text(conv.turns[i].text)] for i in idx])
 
 
@@ -176,25 +185,38 @@ class RoleChecker:
             raise ValueError("this speaker-role model reads turn embeddings: give the engine's embed function")
         self.cues, self.model, self.embed = cues, model, embed
 
-    def p_agent(self, conv: Conversation) -> dict[int, float]:
-        """Speaker turn → P(agent) from its text."""
+    def p_agent(self, conv: Conversation, table: dict[str, np.ndarray] | None = None) -> dict[int, float]:
+        """Speaker turn → P(agent) from its text; ``table`` (``text_vectors``) holds its turns'
+        embeddings when they were embedded with other calls'."""
         idx = speaker_turns(conv)
         if not idx:
             return {}
         texts = [conv.turns[i].text for i in idx]
-        vectors = turn_vectors(conv, idx, self.embed) if self.embed is not None and self.model.uses_embedding else None
+        vectors = None
+        if self.embed is not None and self.model.uses_embedding:
+            vectors = turn_vectors(conv, idx, table if table is not None else text_vectors([conv], self.embed))
         p = self.model.p_agent(turn_features(self.cues, texts, vectors))
         return {i: float(v) for i, v in zip(idx, p)}
 
-    def flags(self, conv: Conversation) -> list[dict[str, Any]]:
+    def flags(self, conv: Conversation, table: dict[str, np.ndarray] | None = None) -> list[dict[str, Any]]:
         """``[{turn, likely_speaker, p}]`` for the turns whose other role reaches the threshold."""
         out = []
-        for i, p in self.p_agent(conv).items():
+        for i, p in self.p_agent(conv, table).items():
             speaker = conv.turns[i].speaker
             other, p_other = ("customer", 1.0 - p) if speaker == "agent" else ("agent", p)
             if p_other >= self.model.threshold:
                 out.append({"turn": i, "likely_speaker": other, "p": round(p_other, 4)})
         return out
+
+    def flags_batch(self, convs: Sequence[Conversation]) -> list[list[dict[str, Any]]]:
+        """``flags`` of each voice conversation of ``convs`` (``[]`` for a chat), the turns of
+        all the calls embedded in one call to the encoder rather than one per call: short
+        calls of one conversation's texts leave the cores idle between them."""
+        voice = [c for c in convs if c.channel == "voice"]
+        table = None
+        if voice and self.embed is not None and self.model.uses_embedding:
+            table = text_vectors(voice, self.embed)
+        return [self.flags(c, table) if c.channel == "voice" else [] for c in convs]
 
 
 def with_speakers(conv: Conversation, flags: list[dict[str, Any]]) -> Conversation:

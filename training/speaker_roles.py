@@ -37,7 +37,7 @@ from sklearn.neural_network import MLPClassifier
 
 from kefuqa.contract import Conversation, ModelInfo
 from kefuqa.models.call_cues import CallCues, load_call_cues
-from kefuqa.models.speaker_roles import EmbedFn, speaker_turns, turn_features, turn_vectors
+from kefuqa.models.speaker_roles import EmbedFn, speaker_turns, text_vectors, turn_features, turn_vectors
 from kefuqa.training.dataset import load_corpus, load_split_ids, outside_files, split
 
 C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0)  # the cue regression's inverse regularisation
@@ -89,7 +89,7 @@ def turn_rows(convs: list[Conversation], cues: CallCues, embed: EmbedFn,
         idx = speaker_turns(conv)
         if not idx:
             continue
-        emb.append(turn_vectors(conv, idx, embed))
+        emb.append(turn_vectors(conv, idx, text_vectors([conv], embed)))
         cue.append(turn_features(cues, [conv.turns[i].text for i in idx], None))
         agent.extend(conv.turns[i].speaker == "agent" for i in idx)
         conv_of.extend([n] * len(idx))

@@ -163,3 +163,23 @@ def test_the_scoring_finds_the_role_checks_embeddings_in_the_cache():
     create_engine("neural", home=_home(), embedding_cache=cache).score_batch([conv(SWAPPED)])
     stats = cache.stats()
     assert stats.misses == len({t for _, t in SWAPPED}) and stats.hits == stats.misses  # each text embedded once
+
+
+@pytest.mark.skipif(_home() is None, reason="no neural model installed in KEFUQA_HOME (kefuqa models build-default)")
+def test_the_calls_of_a_batch_are_checked_in_one_encoder_pass_and_flag_as_they_do_alone():
+    pytest.importorskip("onnxruntime")
+    from tests.models.held_out import held_out_conversations
+
+    held_out = held_out_conversations()
+    calls = [c for c in held_out if c.channel == "voice"][:24]
+    batch = calls[:12] + [c for c in held_out if c.channel == "chat"][:4] + calls[12:]
+    engine = create_engine("neural", home=_home())
+    alone = [engine.score_batch([c])[0] for c in batch]
+    assert sum(bool(r.get("role_flags")) for r in alone) >= 1  # some call is flagged, so flags are compared
+    checker = engine.checker  # type: ignore[attr-defined]
+    embedded: list[list[str]] = []
+    embed = checker.embed
+    checker.embed = lambda texts: embedded.append(texts) or embed(texts)
+    assert engine.score_batch(batch) == alone  # same flags, same labels, same probabilities
+    turn_texts = {t.text for c in calls for t in c.turns}
+    assert len(embedded) == 1 and len(embedded[0]) == len(set(embedded[0])) <= len(turn_texts)
