@@ -181,10 +181,10 @@ def report_live(times: dict[str, list[float]], chats: int, args) -> None:
 
 def report_archive(cli: dict[str, list[tuple[float, float]]], inproc: dict[str, float], args) -> None:
     print(f"\nkefuqa score, {args.archive} corpus chats, {args.runs} interleaved runs, all cores")
-    print(f"{'run':<22}{'conv/s (median)':>16}{'runs':>22}{'peak RSS MB':>13}")
+    print(f"{'run':<30}{'conv/s (median)':>16}{'runs':>22}{'peak RSS MB':>13}")
     for name, rs in cli.items():
         rates = [r for r, _ in rs]
-        print(f"{name:<22}{statistics.median(rates):16.1f}{', '.join(f'{r:.1f}' for r in rates):>22}"
+        print(f"{name:<30}{statistics.median(rates):16.1f}{', '.join(f'{r:.1f}' for r in rates):>22}"
               f"{max(m for _, m in rs):13.0f}")
     on, off = (statistics.median([r for r, _ in cli[k]]) for k in ("cache on (default)", "cache off"))
     print(f"cache on / off: {on / off:.2f}x; outputs identical")

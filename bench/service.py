@@ -4,7 +4,10 @@
   without dynamic batching (two real `kefuqa serve` processes, neural engine);
 - HTTP overhead: the same conversation scored in-process vs over HTTP;
 - batch throughput: local worker processes vs Ray local (same archive);
-- the server's RSS during a sustained load (growth check).
+- the server's RSS during a sustained load (growth check);
+- corpus traffic: distinct corpus conversations, each sent once, to a server with its
+  default settings (the turn-embedding cache on): latency at concurrency 1, 8 and 32 and the
+  cache's hit rate, which comes only from phrases that recur across different chats.
 
     python bench/service.py [--seconds 60] [--requests 120] [--model runs/s4]
 """
@@ -89,6 +92,41 @@ async def load(url: str, bodies: list[dict], concurrency: int, n: int | None = N
         return lat, time.perf_counter() - t0
 
 
+def corpus_bodies(n: int) -> list[dict]:
+    """``n`` distinct conversations spread over the training corpus (every writer), as an
+    integrator would send them: no labels."""
+    from kefuqa.training.dataset import hand_files, load_corpus
+
+    convs = load_corpus(hand_files())
+    picked = convs[:: max(len(convs) // n, 1)][:n]
+    return [c.model_dump(mode="json", exclude_none=True, exclude={"labels", "rationale"}) for c in picked]
+
+
+def hit_ratio(url: str) -> float:
+    text = httpx.get(url + "/metrics", headers={"Authorization": f"Bearer {KEY}"}).text
+    return float(next(line.split()[-1] for line in text.splitlines()
+                      if line.startswith("kefuqa_embedding_cache_hit_ratio")))
+
+
+def corpus_traffic(home: Path, requests: int) -> tuple[list[tuple[int, float, float, float]], float]:
+    """Each body once: warm-up, then concurrency 1, 8 and 32 on bodies not sent before."""
+    counts = {1: requests // 2, 8: requests, 32: 2 * requests}
+    bodies = corpus_bodies(32 + sum(counts.values()))
+    proc, url = start_server(home, 32)  # the server's own cache settings
+    rows = []
+    try:
+        asyncio.run(load(url, bodies[:32], 8, n=32))
+        start = 32
+        for c, n in counts.items():
+            lat, secs = asyncio.run(load(url, bodies[start : start + n], c, n=n))
+            rows.append((c, statistics.median(lat), pct(lat, 0.99), len(lat) / secs))
+            start += n
+        return rows, hit_ratio(url)
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
 def pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(q * len(xs)))]
@@ -162,6 +200,13 @@ def main() -> None:
     print(f"{'server memory':<30}{'RSS MB':>9}{'peak MB':>9}")
     for name, rss, peak in rss_rows:
         print(f"{name:<30}{rss:>9.0f}{peak:>9.0f}")
+
+    traffic, hits = corpus_traffic(home, args.requests)
+    print("corpus traffic: distinct corpus conversations, each sent once, dynamic batching (32, 5 ms), "
+          f"the server's default turn-embedding cache (hit rate {hits:.1%})")
+    print(f"{'conc.':>6}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>8}")
+    for c, p50, p99, rps in traffic:
+        print(f"{c:>6}{p50:>9.1f}{p99:>9.1f}{rps:>8.1f}")
 
     archive = make_archive(tmp / "archive.jsonl", 20_000)
     spec = EngineSpec("rules")
