@@ -62,6 +62,12 @@ def start_server(home: Path, batch_size: int = 32, engine: str = "neural", key: 
     raise RuntimeError("server did not start")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int) -> tuple[float, float]:
     status = Path(f"/proc/{pid}/status").read_text()
     def get(key: str) -> float:
@@ -175,8 +181,12 @@ def main() -> None:
         try:
             http_one, _ = asyncio.run(load(url, [bodies[0]], 1, n=30))
             for c in (1, 8, 32):
+                server0, client0 = cpu_seconds(proc.pid), time.process_time()
                 lat, secs = asyncio.run(load(url, bodies, c, n=args.requests if c > 1 else args.requests // 2))
-                rows.append((label, c, statistics.median(lat), pct(lat, 0.99), len(lat) / secs))
+                # CPU per request of the server and of this load generator, which share the machine's cores
+                cpu = ((cpu_seconds(proc.pid) - server0) * 1000 / len(lat),
+                       (time.process_time() - client0) * 1000 / len(lat))
+                rows.append((label, c, statistics.median(lat), pct(lat, 0.99), len(lat) / secs, *cpu))
             if size > 1:
                 before = rss_mb(proc.pid)
                 asyncio.run(load(url, bodies, 8, seconds=args.seconds / 2))
@@ -192,9 +202,10 @@ def main() -> None:
 
     print("HTTP API on loopback, neural int8 engine, examples/conversations.jsonl bodies, "
           f"turn-embedding cache {args.embedding_cache} entries")
-    print(f"{'server':<30}{'conc.':>6}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>8}")
-    for label, c, p50, p99, rps in rows:
-        print(f"{label:<30}{c:>6}{p50:>9.1f}{p99:>9.1f}{rps:>8.1f}")
+    print(f"{'server':<30}{'conc.':>6}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>8}{'server CPU ms/req':>19}"
+          f"{'client CPU ms/req':>19}")
+    for label, c, p50, p99, rps, server_cpu, client_cpu in rows:
+        print(f"{label:<30}{c:>6}{p50:>9.1f}{p99:>9.1f}{rps:>8.1f}{server_cpu:>19.1f}{client_cpu:>19.1f}")
     print(f"one conversation: HTTP p50 {overhead[0]:.1f} ms vs in-process {overhead[1]:.1f} ms "
           f"→ HTTP overhead {overhead[0] - overhead[1]:.1f} ms")
     print(f"{'server memory':<30}{'RSS MB':>9}{'peak MB':>9}")

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # the commands import what they use when they run, so `--help` is quick
     from kefuqa.contract import Conversation, ModelInfo, ScoreRecord
     from kefuqa.io.readers import Item
+    from kefuqa.models.registry import Registry
     from kefuqa.settings import Limits, Settings
 
 
@@ -422,13 +423,28 @@ def _models(args: argparse.Namespace) -> int:
             from kefuqa.training.build_default import build_default
 
             student, teacher = build_default(settings.home, force=args.force)
-            if registry.current() == teacher:  # an existing champion is never replaced by a build; say how
-                print(f"the champion is the teacher; serve the student with: kefuqa models promote {student}")
+            champion = registry.current()
+            if champion != student:  # an existing champion is never replaced by a build; say how
+                print(build_default_hint(registry, champion, student, teacher))
             return 0
     except RegistryError as exc:
         print(f"kefuqa models: {exc}", file=sys.stderr)
         return 2
     return 2
+
+
+def build_default_hint(registry: Registry, champion: str | None, student: str, teacher: str) -> str:
+    """What to run to serve the bundled student when a registry's champion is another model:
+    the gate's verdict decides whether ``--force`` is needed (a student that trades accuracy
+    for speed can be refused against a slower, more accurate one)."""
+    from kefuqa.models.registry import compare
+
+    who = "the teacher" if champion == teacher else str(champion)
+    verdict = compare(registry.metadata(champion) if champion else None, registry.metadata(student))
+    if verdict.better_or_equal:
+        return f"the champion is {who}; serve the bundled student with: kefuqa models promote {student}"
+    return (f"the champion is {who}; the bundled student {student} is faster but the gate refuses it "
+            f"({verdict.reason}); serve it anyway with: kefuqa models promote {student} --force")
 
 
 def _register_training(sub: argparse._SubParsersAction) -> None:

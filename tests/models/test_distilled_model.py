@@ -83,18 +83,33 @@ def test_the_student_is_the_default_and_the_teacher_a_version_beside_it(home: Pa
     assert again.returncode == 0 and again.stdout.count("already built") == 2, again.stdout
 
 
-def test_a_registry_that_served_the_teacher_keeps_it_and_is_told_how_to_serve_the_student(tmp_path: Path) -> None:
+CANDIDATE = json.loads((Path(__file__).resolve().parents[2] / "training" / "candidates" / "student4-60650fdb"
+                        / "model.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize(("champion", "hint"), [
+    (TEACHER, "the champion is the teacher; serve the bundled student with: "
+              f"kefuqa models promote {STUDENT['version']}"),
+    # the 4-layer student reads higher on the outside set, so the gate refuses the faster 2-layer one
+    (CANDIDATE, f"the champion is {CANDIDATE['version']}; the bundled student {STUDENT['version']} is faster but "
+                f"the gate refuses it (mean macro-F1 "),
+], ids=["teacher", "4-layer student"])
+def test_a_registry_keeps_its_champion_and_is_told_how_to_serve_the_bundled_student(
+        tmp_path: Path, champion: dict, hint: str) -> None:
     home = tmp_path / "home"
     registry = Registry(home / "registry")
-    teacher_dir = registry.root / TEACHER["version"]
-    teacher_dir.mkdir(parents=True)  # what an earlier build left: the teacher, the champion
-    (teacher_dir / "metadata.json").write_text(json.dumps(TEACHER), encoding="utf-8")
-    registry.promote(TEACHER["version"])
+    champion_dir = registry.root / champion["version"]
+    champion_dir.mkdir(parents=True)  # what an earlier build left: the champion
+    (champion_dir / "metadata.json").write_text(json.dumps(champion), encoding="utf-8")
+    registry.promote(champion["version"])
     built = kefuqa(home, "models", "build-default")
     assert built.returncode == 0, built.stderr
-    assert f"serve the student with: kefuqa models promote {STUDENT['version']}" in built.stdout
-    assert registry.current() == TEACHER["version"]
-    assert registry.by_role("student") == STUDENT["version"] and registry.by_role("teacher") == TEACHER["version"]
+    assert hint in built.stdout, built.stdout
+    assert registry.current() == champion["version"]
+    # a student champion is the student role's answer; under a teacher, the newest student
+    assert registry.by_role("student") == (CANDIDATE if champion is CANDIDATE else STUDENT)["version"]
+    assert registry.by_role("teacher") == TEACHER["version"]
+    assert (f"kefuqa models promote {STUDENT['version']} --force" in built.stdout) == (champion is CANDIDATE)
 
 
 def test_student_int8_agrees_with_its_pytorch_fp32_on_the_held_out_writers(home: Path, tmp_path: Path) -> None:
