@@ -52,6 +52,10 @@ def session(path: Path, threads: int | None) -> ort.InferenceSession:
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.intra_op_num_threads = threads or (os.cpu_count() or 1)
     opts.inter_op_num_threads = 1
+    # onnxruntime's intra-op threads spin after each run by default, waiting for the next:
+    # after every head call of a one-conversation request that burnt ~10 ms of CPU the
+    # encoder and the server's event loop needed (29 against 19 CPU ms per conversation).
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     # Every call has its own shape (a batch's token lengths), so a memory pattern is never
     # reused and the arena only keeps the largest call's memory: without either, peak RSS
     # fell 10-20 MB at the same speed (bench/neural.py).

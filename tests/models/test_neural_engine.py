@@ -136,3 +136,11 @@ def test_a_writer_added_to_the_corpus_leaves_the_int8_build_alone(tmp_path, monk
     real = dataset.hand_files()
     monkeypatch.setattr(dataset, "hand_files", lambda: [*real, extra])
     assert calibration_texts() == before and len(before) == 512
+
+
+def test_no_session_spins_between_runs(model_dir):
+    """A service request is one small head call: onnxruntime's default of spinning its
+    intra-op threads after each run would burn the CPU the encoder and the event loop need."""
+    engine = NeuralEngine(model_dir, threads=2)
+    for sess in (engine.head, engine.embed.session):  # type: ignore[attr-defined]
+        assert sess.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"
