@@ -154,16 +154,13 @@ def turn_features(cues: CallCues, texts: list[str], vectors: np.ndarray | None) 
 
 
 def text_vectors(convs: Sequence[Conversation], embed: EmbedFn) -> dict[str, np.ndarray]:
-    """Turn text → embedding for every turn of ``convs``, in one call to the engine's own
-    embedder: the distinct texts of all of them, sorted, as the neural engine embeds a batch.
-    An embedder gives a text the same vector whatever shares its call (fixed int8 scales, or
-    one text per call), so a call's check does not depend on the calls scored with it, and
-    texts of many calls share encoder calls; with the turn-embedding cache on, the engine's
-    own pass over the same turns then finds them there."""
-    from kefuqa.models.neural.features import turn_text
+    """Turn text → embedding for every turn of ``convs``, as the neural engine embeds a batch
+    (``embedding_table``: one call, so a call's check does not depend on the calls scored
+    with it, and texts of many calls share encoder calls); with the turn-embedding cache on,
+    the engine's own pass over the same turns then finds them there."""
+    from kefuqa.models.neural.features import embedding_table, turn_text
 
-    texts = sorted({turn_text(t.text) for conv in convs for t in conv.turns})
-    return dict(zip(texts, embed(texts))) if texts else {}
+    return embedding_table((turn_text(t.text) for conv in convs for t in conv.turns), embed)
 
 
 def turn_vectors(conv: Conversation, idx: list[int], table: dict[str, np.ndarray]) -> np.ndarray:

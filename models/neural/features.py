@@ -3,7 +3,7 @@ encoder) and inference (onnxruntime encoder): only ``embed`` differs."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,13 +40,18 @@ def conversation_texts(conv: Conversation) -> list[str]:
     return sorted({turn_text(conv.turns[i].text) for i in kept_turns(len(conv.turns))})
 
 
+def embedding_table(texts: Iterable[str], embed: EmbedFn) -> dict[str, np.ndarray]:
+    """text → vector for the distinct ``texts``, sorted, in one call to ``embed``: every
+    embedder gives a text the same vector whatever it is embedded with (the int8 one: fixed
+    scales and calls of one token length, or one text per call), so texts of many
+    conversations can share that call and a text they share is embedded once."""
+    distinct = sorted(set(texts))
+    return dict(zip(distinct, embed(distinct))) if distinct else {}
+
+
 def _embed_all(norm: list[list[str]], embed: EmbedFn) -> list[dict[str, np.ndarray]]:
-    """text → vector, per conversation. The distinct texts of all conversations go to
-    ``embed`` once: every embedder gives a text the same vector whatever it is embedded
-    with (the int8 one: fixed scales and calls of one token length, or one text per call),
-    so a text shared by several conversations is embedded once."""
-    texts = sorted({t for row_texts in norm for t in row_texts})
-    table = dict(zip(texts, embed(texts))) if texts else {}
+    """text → vector, per conversation, from one table for the whole batch."""
+    table = embedding_table((t for row_texts in norm for t in row_texts), embed)
     return [table] * len(norm)
 
 
